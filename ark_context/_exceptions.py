@@ -1,0 +1,185 @@
+"""One exception hierarchy for everything the core raises.
+
+Every error that came from the server carries the HTTP status, Ark's error
+``code``/``message``/``param``/``type`` and the server's ``X-Request-Id``.
+Messages never contain the API key (see :func:`redact`).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import httpx
+
+__all__ = [
+    "ArkAPIError",
+    "ArkAuthenticationError",
+    "ArkBadRequestError",
+    "ArkConfigError",
+    "ArkConnectionError",
+    "ArkContextBusyError",
+    "ArkContextGoneError",
+    "ArkContextOverflowError",
+    "ArkError",
+    "ArkInputError",
+    "ArkPermissionError",
+    "ArkProtocolError",
+    "ArkRateLimitError",
+    "ArkServerError",
+    "ArkStreamError",
+    "ArkTimeoutError",
+    "ArkUnsupportedError",
+]
+
+_SECRETS: set[str] = set()
+_CONTEXT_GONE_RE = re.compile(r"context.{0,80}?(not\s*found|not\s*exist|expired|invalid(?!\s*state))", re.I | re.S)
+
+
+def register_secret(secret: str | None) -> None:
+    """Remember a secret so that :func:`redact` scrubs it from every message."""
+    if secret and len(secret) >= 4:
+        _SECRETS.add(secret)
+
+
+def redact(text: str) -> str:
+    """Return ``text`` with every registered secret replaced by ``***``."""
+    for secret in _SECRETS:
+        if secret in text:
+            text = text.replace(secret, "***")
+    return text
+
+
+def is_context_gone_message(message: str) -> bool:
+    """True when a server message says the context is unknown or expired."""
+    return bool(_CONTEXT_GONE_RE.search(message or ""))
+
+
+class ArkError(Exception):
+    """Base class of every error raised by ``ark_context``."""
+
+    def __init__(self, message: str) -> None:
+        self.message = redact(message)
+        super().__init__(self.message)
+
+
+class ArkConfigError(ArkError, ValueError):
+    """A setting is missing or invalid. The message names the setting to change."""
+
+
+class ArkInputError(ArkError, ValueError):
+    """The messages or parameters cannot be sent (raised before any network call)."""
+
+
+class ArkUnsupportedError(ArkInputError, NotImplementedError):
+    """The Ark Context API does not support this (tools, structured output, images)."""
+
+
+class ArkProtocolError(ArkError):
+    """The server answered something that is not the Ark protocol (bad JSON, HTML page)."""
+
+    def __init__(self, message: str, *, response: httpx.Response | None = None) -> None:
+        super().__init__(message)
+        self.response = response
+
+
+class ArkStreamError(ArkProtocolError):
+    """A stream ended without ``data: [DONE]`` or carried an unreadable event."""
+
+
+class ArkConnectionError(ArkError):
+    """The connection failed or dropped. ``sent`` tells whether the request may have reached the server."""
+
+    def __init__(self, message: str, *, sent: bool = True) -> None:
+        super().__init__(message)
+        self.sent = sent
+
+
+class ArkTimeoutError(ArkConnectionError):
+    """The request timed out (setting: ``timeout``)."""
+
+
+class ArkAPIError(ArkError):
+    """An error answer from the Ark API."""
+
+    #: Whether the client may retry this class of error on an idempotent call.
+    retryable: bool = False
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status_code: int,
+        code: str | None = None,
+        param: str | None = None,
+        type: str | None = None,
+        request_id: str | None = None,
+        retry_after: float | None = None,
+        response: httpx.Response | None = None,
+        body: Any = None,
+    ) -> None:
+        self.status_code = status_code
+        self.code = code
+        self.param = param
+        self.type = type
+        self.request_id = request_id
+        self.retry_after = retry_after
+        self.response = response
+        self.body = body
+        head = f"Ark API error {status_code}"
+        if code:
+            head += f" {code}"
+        super().__init__(f"{head}: {message}" if message else head)
+
+    def __reduce__(self) -> Any:  # keep pickling (multiprocessing) working
+        return (_rebuild, (type(self), self.message, self.status_code, self.code, self.request_id))
+
+
+def _rebuild(cls: type[ArkAPIError], message: str, status: int, code: str | None, rid: str | None) -> ArkAPIError:
+    err = cls.__new__(cls)
+    ArkError.__init__(err, message)
+    err.status_code, err.code, err.request_id = status, code, rid
+    err.param = err.type = None
+    err.retry_after = None
+    err.response = err.body = None
+    return err
+
+
+class ArkBadRequestError(ArkAPIError):
+    """400: the request is invalid. Not retried."""
+
+
+class ArkContextOverflowError(ArkBadRequestError):
+    """400 ``OutofContextError``: the prompt exceeds the model's window.
+
+    Shorten the history, or set ``truncation_strategy`` (session mode)."""
+
+
+class ArkAuthenticationError(ArkAPIError):
+    """401: the API key is wrong (setting: ``api_key`` / ``ARK_API_KEY``)."""
+
+
+class ArkPermissionError(ArkAPIError):
+    """403: the account may not do this."""
+
+
+class ArkContextBusyError(ArkPermissionError):
+    """403 ``OperationDenied.InvalidState``: another request is using this context."""
+
+    retryable = True
+
+
+class ArkContextGoneError(ArkAPIError):
+    """The context is unknown or expired (404 on a context call). Nothing was appended."""
+
+
+class ArkRateLimitError(ArkAPIError):
+    """429: rate limited. Retried with backoff, honouring ``Retry-After``."""
+
+    retryable = True
+
+
+class ArkServerError(ArkAPIError):
+    """5xx: the server failed. Retried with backoff on idempotent calls."""
+
+    retryable = True

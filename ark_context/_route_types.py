@@ -1,0 +1,62 @@
+"""What a routed call returns: the completion plus what the router did."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from ._models import ChatCompletion, Usage
+
+__all__ = ["MissReason", "Outcome", "RouteInfo", "RoutedCompletion"]
+
+Outcome = Literal["created", "reused", "recreated", "bypassed"]
+MissReason = Literal["new", "branch", "expired", "evicted", "busy", "failure"]
+
+
+@dataclass(slots=True)
+class RouteInfo:
+    """What the router did for one call.
+
+    ``outcome``: created (a new context), reused (an existing one), recreated (a new one
+    after the old one expired, was busy or failed), bypassed (plain /chat/completions).
+    ``reason``: why a miss happened (None on reuse)."""
+
+    outcome: Outcome
+    reason: MissReason | None
+    context_id: str | None
+    mode: str
+    sent_messages: int = 0
+    request_bytes: int = 0
+    attempts: int = 1
+
+    def as_metadata(self) -> dict[str, Any]:
+        """Flat keys both adapters put in their response metadata."""
+        return {
+            "context_id": self.context_id,
+            "context_mode": self.mode,
+            "context_outcome": self.outcome,
+            "context_miss_reason": self.reason,
+            "request_bytes": self.request_bytes,
+        }
+
+
+@dataclass(slots=True)
+class RoutedCompletion:
+    """A completion plus its route. ``usage`` is never None (zeros if the server sent none)."""
+
+    completion: ChatCompletion
+    route: RouteInfo
+
+    @property
+    def usage(self) -> Usage:
+        return self.completion.usage or Usage()
+
+    @property
+    def text(self) -> str:
+        return self.completion.text
+
+    def metadata(self) -> dict[str, Any]:
+        """Usage (flat) plus route metadata, for ``additional_kwargs``/``response_metadata``."""
+        meta = self.route.as_metadata()
+        meta.update(self.usage.as_dict())
+        return meta

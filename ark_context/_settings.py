@@ -1,0 +1,282 @@
+"""The one configuration object both adapters inherit: fields, env vars, validation.
+
+``ChatArkContext`` and ``ArkContextLLM`` subclass :class:`ArkContextParams` next to
+their framework base, so every field, default and environment variable is declared
+once, here.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import warnings
+from typing import Any, Literal
+
+import httpx
+from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
+
+from ._exceptions import ArkConfigError, register_secret
+
+__all__ = ["DEFAULT_BASE_URL", "ArkContextParams", "check_truncation", "check_ttl"]
+
+DEFAULT_BASE_URL = "https://ark.cn-beijing.volces.com/api/v3"
+TTL_MIN, TTL_MAX = 3600, 604800
+SAMPLING_PARAMS = (
+    "temperature",
+    "top_p",
+    "max_tokens",
+    "stop",
+    "frequency_penalty",
+    "presence_penalty",
+    "logprobs",
+    "top_logprobs",
+    "logit_bias",
+)
+
+
+def check_ttl(ttl: Any) -> int:
+    """Validate a ttl in seconds, [3600, 604800]."""
+    if isinstance(ttl, bool) or not isinstance(ttl, int):
+        raise ArkConfigError(f"ttl must be an int number of seconds in [{TTL_MIN}, {TTL_MAX}]; got {ttl!r}.")
+    if not TTL_MIN <= ttl <= TTL_MAX:
+        raise ArkConfigError(
+            f"ttl={ttl} is out of range; set ttl to seconds in [{TTL_MIN}, {TTL_MAX}] (1 hour to 7 days)."
+        )
+    return ttl
+
+
+def check_truncation(mode: str, strategy: dict[str, Any] | None) -> dict[str, Any] | None:
+    """Validate a truncation strategy for ``mode``."""
+    if strategy is None:
+        return None
+    if mode != "session":
+        raise ArkConfigError(
+            "truncation_strategy is only supported in session mode; remove it or set mode='session'."
+        )
+    if not isinstance(strategy, dict):
+        raise ArkConfigError(f"truncation_strategy must be a dict; got {type(strategy).__name__}.")
+    kind = strategy.get("type")
+    if kind == "last_history_tokens":
+        n = strategy.get("last_history_tokens", 4096)
+        if isinstance(n, bool) or not isinstance(n, int) or not 0 < n < 32768:
+            raise ArkConfigError("truncation_strategy.last_history_tokens must be an int in (0, 32768).")
+    elif kind == "rolling_tokens":
+        if not isinstance(strategy.get("rolling_tokens", True), bool):
+            raise ArkConfigError("truncation_strategy.rolling_tokens must be true or false.")
+    else:
+        raise ArkConfigError(
+            "truncation_strategy.type must be 'last_history_tokens' or 'rolling_tokens'; "
+            f"got {kind!r}."
+        )
+    return strategy
+
+
+def check_base_url(url: str) -> str:
+    parsed = httpx.URL(url) if "://" in url else None
+    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+        raise ArkConfigError(
+            f"base_url {url!r} needs a scheme and host, like "
+            f"'{DEFAULT_BASE_URL}'; set base_url or ARK_BASE_URL."
+        )
+    return url.rstrip("/")
+
+
+class ArkContextParams(BaseModel):
+    """Fields shared by ``ChatArkContext`` and ``ArkContextLLM`` (a pydantic mixin).
+
+    >>> from ark_context import ArkContextParams
+    >>> p = ArkContextParams(model="ep-123", api_key="k", mode="common_prefix")
+    >>> p.ark_sampling_params(temperature=0.2)
+    {'temperature': 0.2}
+    """
+
+    model: str = Field(default_factory=lambda: os.environ.get("ARK_MODEL", ""))
+    """Ark endpoint id (``ep-...``). Falls back to ``ARK_MODEL``."""
+
+    api_key: SecretStr | None = Field(default=None, validate_default=True)
+    """Ark API key. Falls back to ``ARK_API_KEY``. Never logged or serialised."""
+
+    base_url: str = Field(default="", validate_default=True)
+    """API base URL. Falls back to ``ARK_BASE_URL``, then the official Beijing URL."""
+
+    mode: Literal["session", "common_prefix"] = "session"
+    """``session``: the context grows with the chat. ``common_prefix``: one shared,
+    immutable context per system prompt."""
+
+    ttl: int = 86400
+    """Context time-to-live in seconds, [3600, 604800]; restarts at every use."""
+
+    truncation_strategy: dict[str, Any] | None = None
+    """Session mode only: ``{"type": "last_history_tokens", ...}`` or ``{"type": "rolling_tokens", ...}``."""
+
+    prefix_messages: int | None = None
+    """common_prefix mode: how many leading messages form the cached prefix
+    (default: all leading system messages)."""
+
+    temperature: float | None = None
+    """Sampling temperature."""
+
+    top_p: float | None = None
+    """Nucleus sampling threshold, [0, 1]."""
+
+    max_tokens: int | None = None
+    """Maximum reply length in tokens (Ark's default: 4096)."""
+
+    stop: list[str] | None = None
+    """Up to 4 stop strings."""
+
+    frequency_penalty: float | None = None
+    """[-2, 2]."""
+
+    presence_penalty: float | None = None
+    """[-2, 2]."""
+
+    logprobs: bool | None = None
+    """Return log probabilities of the output tokens."""
+
+    top_logprobs: int | None = None
+    """[0, 20]; needs ``logprobs``."""
+
+    logit_bias: dict[str, int] | None = None
+    """Token id -> bias in [-100, 100]."""
+
+    timeout: float = 60.0
+    """Request timeout in seconds."""
+
+    max_retries: int = 2
+    """Retries for errors that are safe to retry (429, 5xx, connection)."""
+
+    stream_usage: bool = True
+    """Ask for the usage chunk at the end of streams."""
+
+    default_headers: dict[str, str] | None = None
+    """Extra HTTP headers sent on every request."""
+
+    model_kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Extra request fields passed through as they are."""
+
+    store: Any = Field(default=None, exclude=True)
+    """A ``ContextStore`` (default: the process-wide in-memory store)."""
+
+    http_client: Any = Field(default=None, exclude=True)
+    """Optional ``httpx.Client`` to send sync requests with."""
+
+    http_async_client: Any = Field(default=None, exclude=True)
+    """Optional ``httpx.AsyncClient`` to send async requests with."""
+
+    _ark_router_cache: Any = PrivateAttr(default=None)
+    _ark_router_lock: Any = PrivateAttr(default_factory=threading.Lock)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _ark_collect(cls, data: Any) -> Any:
+        if not isinstance(data, dict):
+            return data
+        known = set(cls.model_fields)
+        for f in cls.model_fields.values():
+            if f.alias:
+                known.add(f.alias)
+        extra = {k: v for k, v in data.items() if k not in known}
+        if extra:
+            data = {k: v for k, v in data.items() if k in known}
+            kwargs = dict(data.get("model_kwargs") or {})
+            for k, v in extra.items():
+                warnings.warn(
+                    f"{k!r} is not a known field of {cls.__name__}; it is sent as a request "
+                    "field through model_kwargs.",
+                    UserWarning,
+                    stacklevel=4,
+                )
+                kwargs[k] = v
+            data["model_kwargs"] = kwargs
+        return data
+
+    @field_validator("ttl")
+    @classmethod
+    def _ark_ttl(cls, v: int) -> int:
+        return check_ttl(v)
+
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _ark_key(cls, v: Any) -> Any:
+        if v is None or v == "":
+            v = os.environ.get("ARK_API_KEY") or None
+        raw = v.get_secret_value() if isinstance(v, SecretStr) else v
+        if isinstance(raw, str):
+            register_secret(raw)
+        return v
+
+    @field_validator("base_url", mode="before")
+    @classmethod
+    def _ark_base_url(cls, v: Any) -> str:
+        v = v or os.environ.get("ARK_BASE_URL") or DEFAULT_BASE_URL
+        return check_base_url(str(v))
+
+    @model_validator(mode="after")
+    def _ark_check(self) -> ArkContextParams:
+        check_truncation(self.mode, self.truncation_strategy)
+        if self.stop is not None and len(self.stop) > 4:
+            raise ArkConfigError("stop takes at most 4 strings.")
+        if self.prefix_messages is not None and self.prefix_messages < 1:
+            raise ArkConfigError("prefix_messages must be >= 1 (or None for the leading system messages).")
+        for name in ("tools", "response_format", "thinking", "tool_choice", "functions"):
+            if name in self.model_kwargs:
+                raise ArkConfigError(f"{name!r} is not supported by the Ark Context API; remove it.")
+        return self
+
+    # -- what adapters call -------------------------------------------------
+
+    def ark_secret(self) -> str:
+        """The API key, or an ArkConfigError naming ``ARK_API_KEY``."""
+        if self.api_key is None or not self.api_key.get_secret_value():
+            raise ArkConfigError("No API key: pass api_key=... or set the ARK_API_KEY environment variable.")
+        return self.api_key.get_secret_value()
+
+    def ark_sampling_params(self, stop: list[str] | None = None, **overrides: Any) -> dict[str, Any]:
+        """Request fields for one call: set fields, then ``model_kwargs``, then per-call overrides.
+
+        Only fields that are set are returned (Ark must never receive ``null``)."""
+        out: dict[str, Any] = {}
+        for name in SAMPLING_PARAMS:
+            v = getattr(self, name)
+            if v is not None:
+                out[name] = v
+        out.update(self.model_kwargs)
+        if stop is not None:
+            out["stop"] = stop
+        for k, v in overrides.items():
+            if v is not None:
+                out[k] = v
+        for name in ("tools", "response_format", "thinking", "tool_choice", "functions"):
+            if name in out:
+                raise ArkConfigError(f"{name!r} is not supported by the Ark Context API; remove it.")
+        return out
+
+    def ark_router(self) -> Any:
+        """The :class:`~ark_context.router.ContextRouter` for these settings (built once)."""
+        from .router import ContextRouter
+
+        key = (
+            self.model,
+            self.api_key.get_secret_value() if self.api_key else None,
+            self.base_url,
+            self.mode,
+            self.ttl,
+            repr(self.truncation_strategy),
+            self.prefix_messages,
+            self.timeout,
+            self.max_retries,
+            repr(self.default_headers),
+            id(self.store),
+            id(self.http_client),
+            id(self.http_async_client),
+        )
+        with self._ark_router_lock:
+            cached = self._ark_router_cache
+            if cached is not None and cached[0] == key:
+                return cached[1]
+            if not self.model:
+                raise ArkConfigError("No model: pass model='ep-...' (your Ark endpoint id) or set ARK_MODEL.")
+            router = ContextRouter.from_settings(self, api_key=self.ark_secret())
+            self._ark_router_cache = (key, router)
+            return router

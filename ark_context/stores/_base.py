@@ -1,0 +1,81 @@
+"""The ``ContextStore`` protocol: digests -> context ids and timestamps, no message text."""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+__all__ = ["ContextStore", "Entry", "EntryState"]
+
+#: live: usable; claimed: an in-flight call owns it; superseded: a later transcript
+#: continued it (a branch from here misses with reason "branch"); failed: dropped after
+#: an uncertain outcome; evicted: a store that knows it dropped the key for capacity.
+EntryState = Literal["live", "claimed", "superseded", "failed", "evicted"]
+
+
+@dataclass(slots=True)
+class Entry:
+    """What a store keeps under one transcript digest (16 bytes)."""
+
+    context_id: str
+    state: EntryState = "live"
+    last_used: float = 0.0
+    ttl: int = 0
+    prev: bytes | None = None  # digest of the transcript this one continued
+
+    def encode(self) -> str:
+        """Compact text form for SQLite/Redis: ``state|ttl|last_used|prev_hex|context_id``."""
+        prev = self.prev.hex() if self.prev else ""
+        return f"{self.state}|{self.ttl}|{self.last_used:.3f}|{prev}|{self.context_id}"
+
+    @classmethod
+    def decode(cls, raw: str | bytes) -> Entry:
+        if isinstance(raw, bytes):
+            raw = raw.decode()
+        state, ttl, last_used, prev, cid = raw.split("|", 4)
+        return cls(cid, state, float(last_used), int(ttl), bytes.fromhex(prev) if prev else None)  # type: ignore[arg-type]
+
+
+Put = tuple[bytes, Entry, float]  # key, entry, absolute expiry (epoch seconds)
+
+
+class ContextStore(abc.ABC):
+    """Maps transcript digests to contexts. Sync and async; every method is safe to call
+    concurrently from threads (sync) or tasks (async).
+
+    Example::
+
+        from ark_context.stores import InMemoryStore
+        store = InMemoryStore()
+        store.apply(puts=[(b"k" * 16, Entry("ctx-1", last_used=0, ttl=3600), 3600.0)])
+        assert store.claim(b"k" * 16).context_id == "ctx-1"
+    """
+
+    @abc.abstractmethod
+    def get_many(self, keys: Sequence[bytes]) -> list[Entry | None]:
+        """Entries for ``keys`` (``None`` where absent or expired), in order."""
+
+    @abc.abstractmethod
+    def claim(self, key: bytes) -> Entry | None:
+        """Atomically turn a ``live`` entry into ``claimed`` and return it (as it was).
+
+        Returns ``None`` when the key is absent, expired or not ``live``: exactly one of
+        any number of concurrent claimers (across processes, for shared stores) wins."""
+
+    @abc.abstractmethod
+    def apply(self, puts: Sequence[Put] = (), deletes: Sequence[bytes] = ()) -> None:
+        """Write ``puts`` (key, entry, expire_at) and remove ``deletes``, in one batch."""
+
+    async def aget_many(self, keys: Sequence[bytes]) -> list[Entry | None]:
+        return self.get_many(keys)
+
+    async def aclaim(self, key: bytes) -> Entry | None:
+        return self.claim(key)
+
+    async def aapply(self, puts: Sequence[Put] = (), deletes: Sequence[bytes] = ()) -> None:
+        self.apply(puts, deletes)
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections (optional)."""
