@@ -23,6 +23,7 @@ __all__ = [
     "ArkContextOverflowError",
     "ArkError",
     "ArkInputError",
+    "ArkNotFoundError",
     "ArkPermissionError",
     "ArkProtocolError",
     "ArkRateLimitError",
@@ -33,7 +34,9 @@ __all__ = [
 ]
 
 _SECRETS: set[str] = set()
-_CONTEXT_GONE_RE = re.compile(r"context.{0,80}?(not\s*found|not\s*exist|expired|invalid(?!\s*state))", re.I | re.S)
+_CONTEXT_GONE_RE = re.compile(
+    r"context.{0,80}?(not\s*found|not\s*exist|expired|invalid(?!\s*state))", re.I | re.S
+)
 
 
 def register_secret(secret: str | None) -> None:
@@ -135,7 +138,9 @@ class ArkAPIError(ArkError):
         return (_rebuild, (type(self), self.message, self.status_code, self.code, self.request_id))
 
 
-def _rebuild(cls: type[ArkAPIError], message: str, status: int, code: str | None, rid: str | None) -> ArkAPIError:
+def _rebuild(
+    cls: type[ArkAPIError], message: str, status: int, code: str | None, rid: str | None
+) -> ArkAPIError:
     err = cls.__new__(cls)
     ArkError.__init__(err, message)
     err.status_code, err.code, err.request_id = status, code, rid
@@ -167,6 +172,10 @@ class ArkContextBusyError(ArkPermissionError):
     """403 ``OperationDenied.InvalidState``: another request is using this context."""
 
     retryable = True
+
+
+class ArkNotFoundError(ArkAPIError):
+    """404 outside a context call: the endpoint or model id is unknown (setting: ``model``)."""
 
 
 class ArkContextGoneError(ArkAPIError):

@@ -19,8 +19,10 @@ __all__ = [
     "ROLES",
     "WireMessage",
     "digest_chain",
+    "extend_digest",
     "key_fingerprint",
     "namespace_digest",
+    "trailing_turn_start",
     "validate_conversation",
     "wire_message",
 ]
@@ -94,7 +96,9 @@ def _flatten(content: Any, where: str) -> str:
     )
 
 
-def wire_message(role: str, content: Any, name: str | None = None, *, where: str = "message") -> WireMessage:
+def wire_message(
+    role: str, content: Any, name: str | None = None, *, where: str = "message"
+) -> WireMessage:
     """Build the canonical wire form of one message.
 
     ``content`` may be a string or a list of text blocks (``{"type": "text", "text": ...}``
@@ -126,7 +130,9 @@ def validate_conversation(messages: Sequence[Mapping[str, Any]]) -> None:
                 f"messages[{i}] must be a mapping with role system, user or assistant; got {m!r:.80}"
             )
         if not isinstance(m.get("content"), str):
-            raise ArkInputError(f"messages[{i}] content must be a string; build it with wire_message().")
+            raise ArkInputError(
+                f"messages[{i}] content must be a string; build it with wire_message()."
+            )
     if messages[-1]["role"] == "assistant":
         raise ArkInputError(
             "The conversation ends with an assistant message; the Ark Context API needs a "
@@ -136,11 +142,18 @@ def validate_conversation(messages: Sequence[Mapping[str, Any]]) -> None:
 
 def key_fingerprint(api_key: str | None) -> bytes:
     """A one-way 8-byte fingerprint of the API key (never reversible to the key)."""
-    return hashlib.blake2b((api_key or "").encode(), digest_size=8, person=b"ark-ctx-keyfp").digest()
+    return hashlib.blake2b(
+        (api_key or "").encode(), digest_size=8, person=b"ark-ctx-keyfp"
+    ).digest()
 
 
 def namespace_digest(
-    *, base_url: str, model: str, mode: str, truncation: Mapping[str, Any] | None, api_key: str | None
+    *,
+    base_url: str,
+    model: str,
+    mode: str,
+    truncation: Mapping[str, Any] | None,
+    api_key: str | None,
 ) -> bytes:
     """Digest of everything that decides whether two calls may share a context."""
     blob = json.dumps(
@@ -166,3 +179,20 @@ def digest_chain(namespace: bytes, messages: Sequence[Mapping[str, str]]) -> lis
         h = blake(part, digest_size=16).digest()
         out.append(h)
     return out
+
+
+def extend_digest(h: bytes, message: Mapping[str, str]) -> bytes:
+    """The chain digest after appending ``message`` to the transcript whose digest is ``h``."""
+    return digest_chain(h, [message])[0]
+
+
+def trailing_turn_start(messages: Sequence[Mapping[str, str]]) -> int:
+    """Index where the trailing new turn starts: after the last assistant message, or
+    after the leading system messages when there is no assistant message."""
+    for i in range(len(messages) - 1, -1, -1):
+        if messages[i]["role"] == "assistant":
+            return i + 1
+    i = 0
+    while i < len(messages) and messages[i]["role"] == "system":
+        i += 1
+    return i

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator
 
 __all__ = [
     "ChatCompletion",
@@ -61,6 +61,12 @@ class ContextInfo(_Wire):
     ttl: int | None = None
     truncation_strategy: dict[str, Any] | None = None
     usage: Usage | None = None
+    _request_bytes: int = PrivateAttr(default=0)
+
+    @property
+    def request_bytes(self) -> int:
+        """Size in bytes of the JSON request body that produced this answer (not a wire field)."""
+        return self._request_bytes
 
     @field_validator("ttl", mode="before")
     @classmethod
@@ -103,6 +109,12 @@ class ChatCompletion(_Wire):
     model: str = ""
     choices: list[Choice] = Field(default_factory=list)
     usage: Usage | None = None
+    _request_bytes: int = PrivateAttr(default=0)
+
+    @property
+    def request_bytes(self) -> int:
+        """Size in bytes of the JSON request body that produced this answer (not a wire field)."""
+        return self._request_bytes
 
     @property
     def text(self) -> str:

@@ -37,7 +37,9 @@ SAMPLING_PARAMS = (
 def check_ttl(ttl: Any) -> int:
     """Validate a ttl in seconds, [3600, 604800]."""
     if isinstance(ttl, bool) or not isinstance(ttl, int):
-        raise ArkConfigError(f"ttl must be an int number of seconds in [{TTL_MIN}, {TTL_MAX}]; got {ttl!r}.")
+        raise ArkConfigError(
+            f"ttl must be an int number of seconds in [{TTL_MIN}, {TTL_MAX}]; got {ttl!r}."
+        )
     if not TTL_MIN <= ttl <= TTL_MAX:
         raise ArkConfigError(
             f"ttl={ttl} is out of range; set ttl to seconds in [{TTL_MIN}, {TTL_MAX}] (1 hour to 7 days)."
@@ -59,7 +61,9 @@ def check_truncation(mode: str, strategy: dict[str, Any] | None) -> dict[str, An
     if kind == "last_history_tokens":
         n = strategy.get("last_history_tokens", 4096)
         if isinstance(n, bool) or not isinstance(n, int) or not 0 < n < 32768:
-            raise ArkConfigError("truncation_strategy.last_history_tokens must be an int in (0, 32768).")
+            raise ArkConfigError(
+                "truncation_strategy.last_history_tokens must be an int in (0, 32768)."
+            )
     elif kind == "rolling_tokens":
         if not isinstance(strategy.get("rolling_tokens", True), bool):
             raise ArkConfigError("truncation_strategy.rolling_tokens must be true or false.")
@@ -218,10 +222,14 @@ class ArkContextParams(BaseModel):
         if self.stop is not None and len(self.stop) > 4:
             raise ArkConfigError("stop takes at most 4 strings.")
         if self.prefix_messages is not None and self.prefix_messages < 1:
-            raise ArkConfigError("prefix_messages must be >= 1 (or None for the leading system messages).")
+            raise ArkConfigError(
+                "prefix_messages must be >= 1 (or None for the leading system messages)."
+            )
         for name in ("tools", "response_format", "thinking", "tool_choice", "functions"):
             if name in self.model_kwargs:
-                raise ArkConfigError(f"{name!r} is not supported by the Ark Context API; remove it.")
+                raise ArkConfigError(
+                    f"{name!r} is not supported by the Ark Context API; remove it."
+                )
         return self
 
     # -- what adapters call -------------------------------------------------
@@ -229,10 +237,14 @@ class ArkContextParams(BaseModel):
     def ark_secret(self) -> str:
         """The API key, or an ArkConfigError naming ``ARK_API_KEY``."""
         if self.api_key is None or not self.api_key.get_secret_value():
-            raise ArkConfigError("No API key: pass api_key=... or set the ARK_API_KEY environment variable.")
+            raise ArkConfigError(
+                "No API key: pass api_key=... or set the ARK_API_KEY environment variable."
+            )
         return self.api_key.get_secret_value()
 
-    def ark_sampling_params(self, stop: list[str] | None = None, **overrides: Any) -> dict[str, Any]:
+    def ark_sampling_params(
+        self, stop: list[str] | None = None, **overrides: Any
+    ) -> dict[str, Any]:
         """Request fields for one call: set fields, then ``model_kwargs``, then per-call overrides.
 
         Only fields that are set are returned (Ark must never receive ``null``)."""
@@ -249,7 +261,9 @@ class ArkContextParams(BaseModel):
                 out[k] = v
         for name in ("tools", "response_format", "thinking", "tool_choice", "functions"):
             if name in out:
-                raise ArkConfigError(f"{name!r} is not supported by the Ark Context API; remove it.")
+                raise ArkConfigError(
+                    f"{name!r} is not supported by the Ark Context API; remove it."
+                )
         return out
 
     def ark_router(self) -> Any:
@@ -276,7 +290,9 @@ class ArkContextParams(BaseModel):
             if cached is not None and cached[0] == key:
                 return cached[1]
             if not self.model:
-                raise ArkConfigError("No model: pass model='ep-...' (your Ark endpoint id) or set ARK_MODEL.")
+                raise ArkConfigError(
+                    "No model: pass model='ep-...' (your Ark endpoint id) or set ARK_MODEL."
+                )
             router = ContextRouter.from_settings(self, api_key=self.ark_secret())
             self._ark_router_cache = (key, router)
             return router

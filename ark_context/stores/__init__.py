@@ -3,7 +3,15 @@
 from ._base import ContextStore, Entry, EntryState
 from .memory import InMemoryStore, default_store
 
-__all__ = ["ContextStore", "Entry", "EntryState", "InMemoryStore", "RedisStore", "SQLiteStore", "default_store"]
+__all__ = [
+    "ContextStore",
+    "Entry",
+    "EntryState",
+    "InMemoryStore",
+    "RedisStore",
+    "SQLiteStore",
+    "default_store",
+]
 
 
 def __getattr__(name: str) -> object:
