@@ -49,7 +49,7 @@ def test_truncation_needs_session_mode():
             mode="common_prefix",
             truncation_strategy={"type": "last_history_tokens", "last_history_tokens": 100},
         )
-    with pytest.raises(ValueError, match="truncation_strategy.type"):
+    with pytest.raises(ValueError, match=r"truncation_strategy\.type"):
         ArkContextParams(model="ep", api_key="k", truncation_strategy={"type": "nope"})
 
 
