@@ -1,0 +1,30 @@
+"""LangChain integration for Volcengine Ark's Context API.
+
+``ChatArkContext`` is imported on first use, so ``import langchain_ark_context`` stays
+as cheap as ``import langchain_core.language_models``.
+
+>>> from langchain_ark_context import ChatArkContext
+>>> ChatArkContext(model="ep-demo", api_key="k").mode
+'session'
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .chat_models import ChatArkContext
+
+__all__ = ["ChatArkContext"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "ChatArkContext":
+        from .chat_models import ChatArkContext
+
+        return ChatArkContext
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
