@@ -1,0 +1,151 @@
+"""Shared connection pools and request-body building.
+
+Every client with the same ``(base_url, timeout, pool limits)`` shares one
+``httpx.Client``; the API key is not part of the key (the ``Authorization`` header is
+sent per request). ``httpx.AsyncClient`` is tied to the event loop its connections
+were opened on, so async pools are additionally keyed (weakly) by the running loop:
+clients share a pool within a loop, and ``asyncio.run`` per call gets a fresh one.
+
+>>> shared_client(("https://example.invalid", 5.0)) is shared_client(("https://example.invalid", 5.0))
+True
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import weakref
+from collections.abc import Hashable, Mapping, Sequence
+from typing import Any
+
+import httpx
+from pydantic_core import to_json
+
+from ._exceptions import ArkInputError
+
+__all__ = [
+    "close_shared_pools",
+    "drop_none",
+    "encode_body",
+    "pool_key",
+    "shared_async_client",
+    "shared_client",
+]
+
+_lock = threading.Lock()
+_sync_pools: dict[Hashable, httpx.Client] = {}
+_async_pools: weakref.WeakKeyDictionary[
+    asyncio.AbstractEventLoop, dict[Hashable, httpx.AsyncClient]
+] = weakref.WeakKeyDictionary()
+
+
+def pool_key(base_url: str, timeout: float | httpx.Timeout) -> tuple[Hashable, ...]:
+    """The sharing key: settings that live on the ``httpx`` client itself."""
+    t = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
+    return (base_url, t.connect, t.read, t.write, t.pool)
+
+
+def _timeout(key: tuple[Any, ...]) -> httpx.Timeout:
+    return httpx.Timeout(connect=key[1], read=key[2], write=key[3], pool=key[4])
+
+
+def shared_client(key: tuple[Any, ...]) -> httpx.Client:
+    """The process-wide ``httpx.Client`` for ``key`` (thread-safe, created once)."""
+    client = _sync_pools.get(key)
+    if client is not None and not client.is_closed:
+        return client
+    with _lock:
+        client = _sync_pools.get(key)
+        if client is None or client.is_closed:
+            client = httpx.Client(timeout=_timeout(key))
+            _sync_pools[key] = client
+        return client
+
+
+def shared_async_client(key: tuple[Any, ...]) -> httpx.AsyncClient:
+    """The ``httpx.AsyncClient`` for ``key`` on the running event loop."""
+    loop = asyncio.get_running_loop()
+    with _lock:
+        pools = _async_pools.get(loop)
+        if pools is None:
+            pools = {}
+            _async_pools[loop] = pools
+        client = pools.get(key)
+        if client is None or client.is_closed:
+            client = httpx.AsyncClient(timeout=_timeout(key))
+            pools[key] = client
+        return client
+
+
+def close_shared_pools() -> None:
+    """Close every shared sync pool and forget the async ones (tests, shutdown)."""
+    with _lock:
+        clients = list(_sync_pools.values())
+        _sync_pools.clear()
+        _async_pools.clear()
+    for c in clients:
+        c.close()
+
+
+def drop_none(value: Any, where: str = "request") -> Any:
+    """``value`` without ``None`` in any dict, recursively (unchanged objects are reused).
+
+    A ``None`` inside a list cannot be dropped without shifting positions: it is an
+    :class:`ArkInputError`."""
+    if isinstance(value, Mapping):
+        out: dict[str, Any] | None = None
+        for k, v in value.items():
+            if v is None:
+                if out is None:
+                    out = dict(value)
+                del out[k]
+                continue
+            if isinstance(v, (Mapping, list, tuple)):
+                nv = drop_none(v, f"{where}.{k}")
+                if nv is not v:
+                    if out is None:
+                        out = dict(value)
+                    out[k] = nv
+        if out is not None:
+            return out
+        return value if isinstance(value, dict) else dict(value)
+    if isinstance(value, (list, tuple)):
+        items: list[Any] | None = None
+        for i, v in enumerate(value):
+            if v is None:
+                raise ArkInputError(
+                    f"{where}[{i}] is None; Ark never accepts null there. Remove it."
+                )
+            if isinstance(v, (Mapping, list, tuple)):
+                nv = drop_none(v, f"{where}[{i}]")
+                if nv is not v:
+                    if items is None:
+                        items = list(value)
+                    items[i] = nv
+        if items is not None:
+            return items
+        return value
+    return value
+
+
+def encode_body(body: Mapping[str, Any]) -> bytes:
+    """Compact UTF-8 JSON for a request body that :func:`drop_none` already cleaned."""
+    try:
+        return to_json(body)
+    except Exception as exc:  # pydantic_core raises PydanticSerializationError
+        raise ArkInputError(f"The request cannot be encoded as JSON: {exc}") from None
+
+
+def messages_list(messages: Sequence[Mapping[str, Any]] | Any, where: str) -> list[Any]:
+    """Check ``messages`` is a non-empty sequence of mappings; return it as a list."""
+    if isinstance(messages, (str, bytes)) or not isinstance(messages, Sequence):
+        raise ArkInputError(f"{where}: messages must be a list of {{'role', 'content'}} dicts.")
+    if not messages:
+        raise ArkInputError(f"{where}: messages must not be empty.")
+    for i, m in enumerate(messages):
+        if not isinstance(m, Mapping):
+            raise ArkInputError(
+                f"{where}: messages[{i}] is a {type(m).__name__}; pass dicts like "
+                "{'role': 'user', 'content': '...'} (ark_context.wire_message builds them)."
+            )
+    return messages if isinstance(messages, list) else list(messages)
