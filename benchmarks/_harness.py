@@ -33,9 +33,11 @@ __all__ = [
     "Timer",
     "atime_per_call",
     "check_target",
+    "deep_sizeof",
     "fill_ratios",
     "free_port",
     "import_time_ms",
+    "import_times_ms",
     "median",
     "out_dir",
     "percentile",
@@ -272,33 +274,67 @@ _IMPORT_PROBE = (
 )
 
 
-def import_time_ms(statement: str, *, repeats: int = 7, python: str | None = None) -> float:
-    """Median wall time (ms) of executing ``statement`` (e.g. ``"import httpx"``) in a fresh
-    interpreter, measured inside that interpreter, so interpreter start-up is excluded.
-
-    Each repeat is a new process (``-X frozen_modules=on`` default, bytecode caches warm
-    after the first run, which is discarded as a warm-up)."""
-    exe = python or sys.executable
+def _import_once(exe: str, statement: str) -> float:
     env = dict(os.environ)
     env.pop("PYTHONPROFILEIMPORTTIME", None)
-    samples: list[float] = []
+    out = subprocess.run(
+        [exe, "-c", _IMPORT_PROBE, statement],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=str(REPO_ROOT),
+        env=env,
+        timeout=120,
+    )
+    if out.returncode != 0:
+        err = out.stderr.strip()[-400:]
+        raise RuntimeError(f"{statement!r} failed in a fresh interpreter: {err}")
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def import_times_ms(
+    statements: Sequence[str], *, repeats: int = 7, python: str | None = None
+) -> list[float]:
+    """Median wall time (ms) of executing each statement (e.g. ``"import httpx"``) in a
+    fresh interpreter, measured inside that interpreter (start-up excluded).
+
+    Statements are interleaved (A, B, A, B, ...) so drift in machine load hits all of them
+    alike; one warm-up round (filling bytecode caches) is discarded."""
+    exe = python or sys.executable
+    samples: list[list[float]] = [[] for _ in statements]
     for i in range(repeats + 1):
-        out = subprocess.run(
-            [exe, "-c", _IMPORT_PROBE, statement],
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd=str(REPO_ROOT),
-            env=env,
-            timeout=120,
-        )
-        if out.returncode != 0:
-            raise RuntimeError(
-                f"{statement!r} failed in a fresh interpreter: {out.stderr.strip()[-400:]}"
-            )
-        if i:  # the first run warms the bytecode cache
-            samples.append(float(out.stdout.strip().splitlines()[-1]))
-    return median(samples)
+        for j, stmt in enumerate(statements):
+            ms = _import_once(exe, stmt)
+            if i:
+                samples[j].append(ms)
+    return [median(s) for s in samples]
+
+
+def import_time_ms(statement: str, *, repeats: int = 7, python: str | None = None) -> float:
+    """:func:`import_times_ms` for one statement."""
+    return import_times_ms([statement], repeats=repeats, python=python)[0]
+
+
+# -- memory -------------------------------------------------------------------------------
+
+
+def deep_sizeof(obj: Any) -> int:
+    """Bytes reachable from ``obj`` (``sys.getsizeof`` summed over the object graph, each
+    object once), skipping classes, modules and functions, which are shared code."""
+    import types
+
+    skip = (type, types.ModuleType, types.FunctionType, types.BuiltinFunctionType, types.MethodType)
+    seen: set[int] = set()
+    stack = [obj]
+    total = 0
+    while stack:
+        o = stack.pop()
+        if id(o) in seen or isinstance(o, skip):
+            continue
+        seen.add(id(o))
+        total += sys.getsizeof(o)
+        stack.extend(gc.get_referents(o))
+    return total
 
 
 # -- processes and sockets ----------------------------------------------------------------
