@@ -7,12 +7,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["ContextStore", "Entry", "EntryState"]
+from .._exceptions import ArkInputError
+
+__all__ = ["STATES", "ContextStore", "Entry", "EntryState", "Put", "check_puts"]
 
 #: live: usable; claimed: an in-flight call owns it; superseded: a later transcript
 #: continued it (a branch from here misses with reason "branch"); failed: dropped after
 #: an uncertain outcome; evicted: a store that knows it dropped the key for capacity.
 EntryState = Literal["live", "claimed", "superseded", "failed", "evicted"]
+STATES: tuple[EntryState, ...] = ("live", "claimed", "superseded", "failed", "evicted")
 
 
 @dataclass(slots=True)
@@ -41,6 +44,39 @@ class Entry:
 Put = tuple[bytes, Entry, float]  # key, entry, absolute expiry (epoch seconds)
 
 
+def check_puts(puts: Sequence[Put], deletes: Sequence[bytes] = ()) -> None:
+    """Raise :class:`ArkInputError` unless every put is ``(bytes, Entry, number)`` with a
+    known state and every delete is ``bytes``. Stores call it before writing anything."""
+    for k in deletes:
+        if type(k) is not bytes:
+            raise ArkInputError(f"Store keys must be bytes digests, got {type(k).__name__}.")
+    for put in puts:
+        try:
+            k, e, exp = put
+        except (TypeError, ValueError):
+            raise ArkInputError(
+                f"Store puts are (key, Entry, expire_at) tuples, got {put!r:.120}."
+            ) from None
+        if type(k) is not bytes:
+            raise ArkInputError(f"Store keys must be bytes digests, got {type(k).__name__}.")
+        if not isinstance(e, Entry) or e.state not in STATES:
+            raise ArkInputError(
+                f"Store puts take an Entry with state in {', '.join(STATES)}; got {e!r:.120}."
+            )
+        if not isinstance(e.context_id, str) or not isinstance(e.ttl, int) or e.ttl < 0:
+            raise ArkInputError(
+                f"Entry for store key {k.hex()} needs a str context_id and an int ttl >= 0; "
+                f"got {e!r:.120}."
+            )
+        if not isinstance(e.last_used, (int, float)) or not isinstance(exp, (int, float)):
+            raise ArkInputError(
+                f"Entry for store key {k.hex()} needs numeric last_used and expire_at (epoch "
+                f"seconds); got last_used={e.last_used!r}, expire_at={exp!r}."
+            )
+        if e.prev is not None and type(e.prev) is not bytes:
+            raise ArkInputError(f"Entry.prev must be bytes or None, got {type(e.prev).__name__}.")
+
+
 class ContextStore(abc.ABC):
     """Maps transcript digests to contexts. Sync and async; every method is safe to call
     concurrently from threads (sync) or tasks (async).
@@ -66,7 +102,11 @@ class ContextStore(abc.ABC):
 
     @abc.abstractmethod
     def apply(self, puts: Sequence[Put] = (), deletes: Sequence[bytes] = ()) -> None:
-        """Write ``puts`` (key, entry, expire_at) and remove ``deletes``, in one batch."""
+        """Write ``puts`` (key, entry, expire_at) and remove ``deletes``, in one batch.
+
+        Deletes apply first, then puts in order (a later put of the same key wins). A put
+        whose ``expire_at`` has passed leaves the key absent. Invalid input raises
+        :class:`~ark_context.ArkInputError` before anything is written."""
 
     async def aget_many(self, keys: Sequence[bytes]) -> list[Entry | None]:
         return self.get_many(keys)
