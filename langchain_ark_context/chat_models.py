@@ -32,11 +32,9 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from pydantic import PrivateAttr
 
 from ark_context import (
-    ArkAPIError,
     ArkAuthenticationError,
     ArkBadRequestError,
     ArkConnectionError,
-    ArkContextGoneError,
     ArkContextOverflowError,
     ArkContextParams,
     ArkError,
@@ -54,6 +52,7 @@ from ark_context import (
     validate_conversation,
     wire_message,
 )
+from ark_context._exceptions import ArkNotFoundError  # not re-exported by ark_context yet
 
 __all__ = ["ChatArkContext"]
 
@@ -218,7 +217,7 @@ class ArkPermissionDeniedModelError(ArkPermissionError, ModelPermissionDeniedErr
     """The account may not do this (403)."""
 
 
-class ArkNotFoundModelError(ArkAPIError, ModelNotFoundError):
+class ArkNotFoundModelError(ArkNotFoundError, ModelNotFoundError):
     """The endpoint or model was not found (404)."""
 
 
@@ -243,6 +242,7 @@ _ERROR_MAP: tuple[tuple[type[ArkError], type[ArkError]], ...] = (
     (ArkBadRequestError, ArkInvalidRequestModelError),
     (ArkAuthenticationError, ArkAuthenticationModelError),
     (ArkPermissionError, ArkPermissionDeniedModelError),
+    (ArkNotFoundError, ArkNotFoundModelError),
     (ArkRateLimitError, ArkRateLimitModelError),
     (ArkServerError, ArkServerModelError),
     (ArkTimeoutError, ArkTimeoutModelError),
@@ -257,13 +257,6 @@ def _langchain_error(err: ArkError) -> ArkError:
         if isinstance(err, ark_type):
             target = lc_type
             break
-    if (
-        target is None
-        and isinstance(err, ArkAPIError)
-        and err.status_code == 404
-        and not isinstance(err, ArkContextGoneError)
-    ):
-        target = ArkNotFoundModelError
     if target is None or isinstance(err, target):
         return err
     twin = target.__new__(target)
@@ -349,6 +342,17 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
         if stop:
             params["ls_stop"] = stop
         return params
+
+    def _combine_llm_outputs(self, llm_outputs: list[dict[str, Any] | None]) -> dict[str, Any]:
+        """``generate()`` over several prompts: token counts add up, per key."""
+        usage: dict[str, int] = {}
+        model_name = self.model
+        for out in llm_outputs:
+            if out:
+                for k, v in out.get("token_usage", {}).items():
+                    usage[k] = usage.get(k, 0) + v
+                model_name = out.get("model_name") or model_name
+        return {"token_usage": usage, "model_name": model_name}
 
     # -- the seam unit tests call ---------------------------------------------------------
 

@@ -1,0 +1,90 @@
+"""langchain-tests' standard unit suite for ChatArkContext (capabilities declared honestly:
+the Ark Context API has no tools, no structured output, no JSON mode, text only)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from langchain_core.language_models import BaseChatModel
+from langchain_tests.unit_tests import ChatModelUnitTests
+
+from langchain_ark_context import ChatArkContext
+
+
+class TestChatArkContextStandard(ChatModelUnitTests):
+    @property
+    def chat_model_class(self) -> type[ChatArkContext]:
+        return ChatArkContext
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        return {"model": "ep-standard", "base_url": "http://127.0.0.1:9/api/v3"}
+
+    @property
+    def has_tool_calling(self) -> bool:
+        return False
+
+    @property
+    def has_tool_choice(self) -> bool:
+        return False
+
+    @property
+    def has_structured_output(self) -> bool:
+        return False
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return False
+
+    @property
+    def supports_image_inputs(self) -> bool:
+        return False
+
+    @property
+    def supports_image_urls(self) -> bool:
+        return False
+
+    @property
+    def supports_pdf_inputs(self) -> bool:
+        return False
+
+    @property
+    def supports_audio_inputs(self) -> bool:
+        return False
+
+    @property
+    def supports_video_inputs(self) -> bool:
+        return False
+
+    @property
+    def supports_anthropic_inputs(self) -> bool:
+        return False
+
+    @property
+    def supports_image_tool_message(self) -> bool:
+        return False
+
+    @property
+    def supports_pdf_tool_message(self) -> bool:
+        return False
+
+    @property
+    def init_from_env_params(self) -> tuple[dict[str, str], dict[str, Any], dict[str, Any]]:
+        return (
+            {"ARK_API_KEY": "api_key", "ARK_BASE_URL": "http://127.0.0.1:9/api/v3"},
+            {"model": "ep-standard"},
+            {"api_key": "api_key", "base_url": "http://127.0.0.1:9/api/v3"},
+        )
+
+    @pytest.mark.xfail(
+        strict=True,
+        reason=(
+            "the dumpd() snapshot matches, but langchain-core's load(allowed_objects='all') "
+            "only admits classes on langchain-core's built-in allowlist, which a third-party "
+            "package cannot join; the round trip with allowed_objects=[ChatArkContext] is "
+            "tested in test_langchain_chat_model.py::test_serialization_round_trip"
+        ),
+    )
+    def test_serdes(self, model: BaseChatModel, snapshot: Any) -> None:
+        super().test_serdes(model, snapshot)
