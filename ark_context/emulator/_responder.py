@@ -1,0 +1,35 @@
+"""Replies: the default deterministic echo responder and the pluggable responder type."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from ._tokens import content_text
+
+#: ``responder(messages, params) -> reply text``. ``messages`` is the effective prompt (context
+#: part + messages sent) as wire dicts; ``params`` holds the request's set fields (``model``,
+#: ``max_tokens``, ``stop``, ``temperature``, ...; never ``messages``) plus ``"prompt_info"``:
+#: ``{"messages", "tokens", "cached_tokens", "from_context", "context_id", "mode", "path"}``.
+#: Do not mutate the arguments. ``max_tokens``/``stop``/window limits are applied to the text
+#: it returns.
+Responder = Callable[[Sequence[Mapping[str, Any]], Mapping[str, Any]], str]
+
+
+def echo_responder(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> str:
+    """The default reply: what the model saw, then the last user message echoed.
+
+    >>> echo_responder([{"role": "user", "content": "hi"}],
+    ...                {"prompt_info": {"messages": 1, "tokens": 4, "cached_tokens": 0}})
+    '[saw 1 messages, 4 tokens, 0 cached] echo: hi'
+    """
+    info = params["prompt_info"]
+    last_user = ""
+    for message in reversed(messages):
+        if message.get("role") == "user":
+            last_user = content_text(message.get("content"))
+            break
+    return (
+        f"[saw {info['messages']} messages, {info['tokens']} tokens, "
+        f"{info['cached_tokens']} cached] echo: {last_user}"
+    )
