@@ -58,6 +58,17 @@ def excerpt(content: bytes | str, limit: int = 200) -> str:
     return redact(text)
 
 
+def _redacted(value: Any) -> Any:
+    """``value`` with every registered secret scrubbed from its strings (error bodies)."""
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, dict):
+        return {k: _redacted(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_redacted(v) for v in value]
+    return value
+
+
 def _status_from_code(code: str) -> int:
     c = code.lower()
     if any(k in c for k in _OVERFLOW_CODES) or any(k in c for k in _BAD_CODES):
@@ -144,7 +155,7 @@ def error_from_payload(
         request_id=_request_id(headers, msg),
         retry_after=retry_after,
         response=response,
-        body=body if body is not None else error,
+        body=_redacted(body if body is not None else error),
     )
 
 
