@@ -1,0 +1,115 @@
+"""langchain-tests' standard integration suite for ChatArkContext, against the emulator on
+127.0.0.1 (one per module). Capabilities are declared honestly: the Ark Context API has
+no tools, no structured output, no JSON mode, and is text only."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+from langchain_tests.integration_tests import ChatModelIntegrationTests
+
+from ark_context.emulator import Emulator, run_emulator
+from langchain_ark_context import ChatArkContext
+
+
+@pytest.fixture(scope="module")
+def emulator() -> Iterator[Emulator]:
+    with run_emulator() as emu:
+        yield emu
+
+
+class TestChatArkContextIntegration(ChatModelIntegrationTests):
+    emu: Emulator
+
+    @pytest.fixture(autouse=True)
+    def _use_emulator(self, emulator: Emulator) -> None:
+        self.emu = emulator
+
+    @property
+    def chat_model_class(self) -> type[ChatArkContext]:
+        return ChatArkContext
+
+    @property
+    def chat_model_params(self) -> dict[str, Any]:
+        return {"model": "ep-lc-standard", "api_key": "test-key", "base_url": self.emu.base_url}
+
+    @property
+    def has_tool_calling(self) -> bool:
+        return False
+
+    @property
+    def has_tool_choice(self) -> bool:
+        return False
+
+    @property
+    def has_structured_output(self) -> bool:
+        return False
+
+    @property
+    def supports_json_mode(self) -> bool:
+        return False
+
+    @property
+    def supports_image_inputs(self) -> bool:
+        return False
+
+    @property
+    def supports_image_urls(self) -> bool:
+        return False
+
+    @property
+    def supports_pdf_inputs(self) -> bool:
+        return False
+
+    @property
+    def supports_audio_inputs(self) -> bool:
+        return False
+
+    @property
+    def supports_video_inputs(self) -> bool:
+        return False
+
+    @property
+    def supports_anthropic_inputs(self) -> bool:
+        return False
+
+    @property
+    def supports_image_tool_message(self) -> bool:
+        return False
+
+    @property
+    def supports_pdf_tool_message(self) -> bool:
+        return False
+
+    @property
+    def model_override_value(self) -> str:
+        return "ep-lc-override"
+
+    @property
+    def supported_usage_metadata_details(self) -> dict[Any, list[Any]]:
+        return {"invoke": ["cache_read_input"], "stream": ["cache_read_input"]}
+
+    def invoke_with_cache_read_input(self, *, stream: bool = False) -> AIMessage:
+        """Two turns of one conversation: the second is served from the context."""
+        llm = ChatArkContext(**self.chat_model_params)
+        history: list[Any] = [SystemMessage("You answer briefly."), HumanMessage("Hello")]
+        first = llm.invoke(history)
+        history += [AIMessage(first.content), HumanMessage("And again?")]
+        if stream:
+            full: Any = None
+            for chunk in llm.stream(history):
+                full = chunk if full is None else full + chunk
+            msg = AIMessage(
+                content=full.content,
+                usage_metadata=full.usage_metadata,
+                response_metadata=full.response_metadata,
+            )
+        else:
+            msg = llm.invoke(history)
+        assert msg.response_metadata["context_outcome"] == "reused"
+        assert msg.usage_metadata is not None
+        assert msg.usage_metadata["input_token_details"]["cache_read"] > 0
+        return msg
