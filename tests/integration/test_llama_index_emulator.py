@@ -350,3 +350,94 @@ def test_secret_never_reaches_records_or_payloads(emu: Any, events: LLMEvents) -
     llm.chat(_messages("Hi"))
     assert KEY not in json.dumps(emu.records(), default=str)
     assert KEY not in llm.to_json() and KEY not in repr(llm)
+
+
+# -- retrieval chat engines: the documented limitation ------------------------------------
+
+_WORDS = ("paris", "everest", "nile")
+
+
+def _keyword_embedding() -> Any:
+    """A deterministic embedding that makes retrieval depend on the question (MockEmbedding
+    gives every text the same vector, so it would always retrieve the same node)."""
+    from llama_index.core.base.embeddings.base import BaseEmbedding
+
+    class KeywordEmbedding(BaseEmbedding):
+        def _vec(self, text: str) -> list[float]:
+            low = text.lower()
+            return [float(low.count(w)) + 0.01 for w in _WORDS]
+
+        def _get_query_embedding(self, query: str) -> list[float]:
+            return self._vec(query)
+
+        async def _aget_query_embedding(self, query: str) -> list[float]:
+            return self._vec(query)
+
+        def _get_text_embedding(self, text: str) -> list[float]:
+            return self._vec(text)
+
+    return KeywordEmbedding(model_name="keywords")
+
+
+def _condensing_responder(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> str:
+    last = str(messages[-1]["content"])
+    if "Standalone question:" in last:  # the condense step: return the follow-up itself
+        return last.split("Follow Up Input:", 1)[1].split("Standalone question:", 1)[0].strip()
+    return "Noted."
+
+
+@pytest.mark.parametrize("mode", ["common_prefix", "session"])
+@pytest.mark.parametrize("engine_name", ["ContextChatEngine", "CondensePlusContextChatEngine"])
+def test_retrieval_chat_engines_get_no_cache_hits(
+    settings: Any, mode: str, engine_name: str
+) -> None:
+    """docs/llama_index_modes.md: these engines put the retrieved text in the system message,
+    so when retrieval changes, every turn needs a new context: no reuse in either mode."""
+    from llama_index.core import chat_engine
+
+    settings.embed_model = _keyword_embedding()
+    index = build_index()
+    with run_emulator(responder=_condensing_responder) as emu:
+        llm = make_llm(emu, mode=mode)
+        engine = getattr(chat_engine, engine_name).from_defaults(
+            retriever=index.as_retriever(similarity_top_k=1), llm=llm
+        )
+        for q in ("Tell me about Paris.", "What about Everest?", "And the Nile?"):
+            engine.chat(q)
+        answers = [r for r in emu.completions() if r["context_id"] is not None]
+        creates = emu.records("/context/create")
+    assert len(answers) == 3
+    assert len(creates) == 3  # one new context per turn
+    assert len({r["context_id"] for r in answers}) == 3  # none reused
+    systems = [r["messages"][0]["content"] for r in answers]
+    assert len(set(systems)) == 3  # because the system message changed every turn
+
+
+# -- failure paths ------------------------------------------------------------------------
+
+
+def test_abandoned_session_stream_keeps_the_transcript_exact(emu: Any, events: LLMEvents) -> None:
+    llm = make_llm(emu, mode="session")
+    history = _messages("Tell me about the Nile.")
+    first = llm.chat(history)
+    history += [first.message, ChatMessage(role="user", content="And the Amazon?")]
+    stream = llm.stream_chat(history)
+    next(stream)
+    stream.close()  # the caller stops reading: the context may hold a half turn
+    history_after = [*history[:-1], ChatMessage(role="user", content="Only the Amazon, please.")]
+    llm.chat(history_after)
+    completions = emu.completions()
+    assert len(completions) == 3
+    same_transcripts(events.chat_inputs, completions)
+    assert completions[2]["context_id"] != completions[0]["context_id"]  # started over
+
+
+def test_wrong_key_raises_typed_error_without_the_key() -> None:
+    from ark_context import ArkAuthenticationError
+
+    with run_emulator(api_keys=["the-right-key"]) as emu:
+        llm = make_llm(emu, mode="common_prefix", max_retries=0)
+        with pytest.raises(ArkAuthenticationError) as info:
+            llm.chat(_messages("Hi"))
+    assert KEY not in str(info.value)
+    assert info.value.status_code == 401
