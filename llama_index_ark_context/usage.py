@@ -30,7 +30,13 @@ _MAX_OPEN_SPANS = 4096
 
 @dataclass
 class ModelTokenUsage:
-    """Totals for one model. ``prompt_tokens`` includes ``cached_tokens``."""
+    """Totals for one model. ``prompt_tokens`` includes ``cached_tokens``.
+
+    >>> from llama_index_ark_context import ModelTokenUsage
+    >>> u = ModelTokenUsage(calls=2, prompt_tokens=300, completion_tokens=40, cached_tokens=200)
+    >>> u.cached_tokens / u.prompt_tokens
+    0.6666666666666666
+    """
 
     calls: int = 0
     prompt_tokens: int = 0
