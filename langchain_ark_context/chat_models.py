@@ -35,6 +35,7 @@ from ark_context import (
     ArkAuthenticationError,
     ArkBadRequestError,
     ArkConnectionError,
+    ArkContextBusyError,
     ArkContextOverflowError,
     ArkContextParams,
     ArkError,
@@ -252,6 +253,8 @@ _ERROR_MAP: tuple[tuple[type[ArkError], type[ArkError]], ...] = (
 
 def _langchain_error(err: ArkError) -> ArkError:
     """The LangChain-typed twin of ``err`` (same attributes), or ``err`` when none fits."""
+    if isinstance(err, ArkContextBusyError):
+        return err  # a 403 that means "busy", not "forbidden": no LangChain type fits
     target: type[ArkError] | None = None
     for ark_type, lc_type in _ERROR_MAP:
         if isinstance(err, ark_type):

@@ -491,6 +491,22 @@ def test_errors_map_to_langchain_types(
     assert KEY not in str(err) and KEY not in repr(err)
 
 
+def test_errors_without_a_langchain_twin_stay_as_they_are() -> None:
+    from langchain_core.exceptions import ModelError
+
+    from ark_context import ArkContextBusyError, ArkContextGoneError, ArkStreamError
+    from langchain_ark_context.chat_models import _langchain_error
+
+    for err in (
+        ArkContextBusyError("in progress", status_code=403, code="OperationDenied.InvalidState"),
+        ArkContextGoneError("gone", status_code=404, code="NotFound.Context"),
+        ArkStreamError("no [DONE]"),
+        ArkConfigError("bad setting"),
+    ):
+        assert _langchain_error(err) is err
+        assert not isinstance(err, ModelError)
+
+
 def test_input_errors_propagate_unchanged(ark: FakeArk) -> None:
     llm = make(ark)
     with pytest.raises(ArkInputError) as info:
