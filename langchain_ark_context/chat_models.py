@@ -94,8 +94,8 @@ def _to_wire(message: BaseMessage, index: int) -> WireMessage:
     elif role == "assistant" and (
         getattr(message, "tool_calls", None)
         or getattr(message, "invalid_tool_calls", None)
-        or "tool_calls" in message.additional_kwargs
-        or "function_call" in message.additional_kwargs
+        or message.additional_kwargs.get("tool_calls")
+        or message.additional_kwargs.get("function_call")
     ):
         raise ArkUnsupportedError(f"{where} is an AIMessage with tool calls. {_NO_TOOLS}")
     return wire_message(role, message.content, message.name, where=where)
@@ -289,8 +289,9 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
 
         with run_emulator() as emu:
             llm = ChatArkContext(model="ep-demo", api_key="k", base_url=emu.base_url)
-            reply = llm.invoke([("system", "Be brief."), ("human", "Hi")])
-            print(reply.usage_metadata["input_token_details"]["cache_read"] >= 0)
+            history = [("system", "Be brief."), ("human", "Hi")]
+            history += [llm.invoke(history), ("human", "And again?")]
+            print(llm.invoke(history).response_metadata["context_outcome"])  # reused
     """
 
     streaming: bool = False

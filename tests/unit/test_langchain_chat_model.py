@@ -180,6 +180,7 @@ def test_payload_maps_every_role() -> None:
         HumanMessage("hi", name="bob"),
         AIMessage([{"type": "text", "text": "he"}, {"type": "text", "text": "llo"}]),
         ChatMessage(role="system", content="extra"),
+        AIMessage("no tools here", additional_kwargs={"tool_calls": []}),
         HumanMessage(["a", {"type": "text", "text": "b"}]),
     ]
     wire, params = llm._get_request_payload(msgs)
@@ -188,6 +189,7 @@ def test_payload_maps_every_role() -> None:
         {"role": "user", "content": "hi", "name": "bob"},
         {"role": "assistant", "content": "hello"},
         {"role": "system", "content": "extra"},
+        {"role": "assistant", "content": "no tools here"},
         {"role": "user", "content": "ab"},
     ]
     assert params == {}
