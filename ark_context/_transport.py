@@ -87,37 +87,55 @@ def close_shared_pools() -> None:
         c.close()
 
 
-def drop_none(value: Any, where: str = "request") -> Any:
+_SCALARS = frozenset({str, int, float, bool})
+
+
+def _path(where: Any) -> str:
+    parts: list[str] = []
+    while isinstance(where, tuple):
+        where, key = where
+        parts.append(f"[{key}]" if isinstance(key, int) else f".{key}")
+    return str(where) + "".join(reversed(parts))
+
+
+def drop_none(value: Any, where: Any = "request") -> Any:
     """``value`` without ``None`` in any dict, recursively (unchanged objects are reused).
 
     A ``None`` inside a list cannot be dropped without shifting positions: it is an
     :class:`ArkInputError`."""
-    if isinstance(value, Mapping):
+    vcls = value.__class__
+    if vcls is dict or (vcls is not list and vcls is not tuple and isinstance(value, Mapping)):
         out: dict[str, Any] | None = None
         for k, v in value.items():
+            c = v.__class__
+            if c in _SCALARS:  # fast path: most values
+                continue
             if v is None:
                 if out is None:
                     out = dict(value)
                 del out[k]
                 continue
-            if isinstance(v, (Mapping, list, tuple)):
-                nv = drop_none(v, f"{where}.{k}")
+            if c is list or c is dict or c is tuple or isinstance(v, Mapping):
+                nv = drop_none(v, (where, k))
                 if nv is not v:
                     if out is None:
                         out = dict(value)
                     out[k] = nv
         if out is not None:
             return out
-        return value if isinstance(value, dict) else dict(value)
-    if isinstance(value, (list, tuple)):
+        return value if vcls is dict or isinstance(value, dict) else dict(value)
+    if vcls is list or vcls is tuple or isinstance(value, (list, tuple)):
         items: list[Any] | None = None
         for i, v in enumerate(value):
+            c = v.__class__
+            if c in _SCALARS:
+                continue
             if v is None:
                 raise ArkInputError(
-                    f"{where}[{i}] is None; Ark never accepts null there. Remove it."
+                    f"{_path((where, i))} is None; Ark never accepts null there. Remove it."
                 )
-            if isinstance(v, (Mapping, list, tuple)):
-                nv = drop_none(v, f"{where}[{i}]")
+            if c is dict or c is list or c is tuple or isinstance(v, Mapping):
+                nv = drop_none(v, (where, i))
                 if nv is not v:
                     if items is None:
                         items = list(value)
