@@ -9,6 +9,7 @@ subclasses.
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -41,30 +42,41 @@ class Harness:
     expiry_tolerance: float = 0.0
 
 
-def race_claims(store: ContextStore, k: bytes, n: int = 16) -> list[Entry | None]:
-    """``n`` threads released together by a barrier, each claiming ``k`` once."""
+def race_claims(store: ContextStore, keys: list[bytes], n: int = 16) -> list[list[Entry | None]]:
+    """``n`` threads released together by a barrier, each claiming every key in order.
+
+    A thread that loses a key catches up (a failed claim is cheaper than a won one), so the
+    threads run neck and neck through the keys and a non-atomic claim shows up as a key
+    won twice. A tiny switch interval makes the interpreter interleave threads often."""
     barrier = threading.Barrier(n)
-    results: list[Entry | None] = [None] * n
+    results: list[list[Entry | None]] = [[] for _ in range(n)]
     errors: list[BaseException] = []
 
     def worker(i: int) -> None:
         try:
             barrier.wait(timeout=30)
-            results[i] = store.claim(k)
+            results[i] = [store.claim(k) for k in keys]
         except BaseException as exc:  # surfaced below
             errors.append(exc)
 
     threads = [threading.Thread(target=worker, args=(i,)) for i in range(n)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(120)
+    finally:
+        sys.setswitchinterval(old)
     assert not errors, errors
     return results
 
 
 class StoreContract:
     """Semantics every backend must implement exactly (sync and async)."""
+
+    race_keys = 200
 
     def far(self, h: Harness) -> float:
         return h.now() + 3600.0
@@ -172,16 +184,20 @@ class StoreContract:
         with pytest.raises(ArkInputError):
             s.apply(puts=[good], deletes=["k"])  # type: ignore[list-item]
         assert s.get_many([key(1)]) == [None]
+        with pytest.raises(ArkInputError):
+            s.claim(key(1).hex())  # type: ignore[arg-type]
+        with pytest.raises(ArkInputError):
+            s.get_many([key(1), "k"])  # type: ignore[list-item]
 
-    def test_sixteen_threads_racing_one_claim_exactly_one_wins(self, harness: Harness) -> None:
+    def test_sixteen_threads_racing_claims_exactly_one_wins(self, harness: Harness) -> None:
         s, far = harness.store, self.far(harness)
-        for round_ in range(5):
-            k = key(round_, 7)
-            s.apply(puts=[(k, Entry(f"ctx-{round_}", ttl=3600), far)])
-            results = race_claims(s, k)
-            winners = [r for r in results if r is not None]
-            assert winners == [Entry(f"ctx-{round_}", ttl=3600)]
-            assert s.get_many([k])[0] == Entry(f"ctx-{round_}", "claimed", ttl=3600)
+        keys = [key(i, 7) for i in range(self.race_keys)]
+        s.apply(puts=[(k, Entry(f"ctx-{i}", ttl=3600), far) for i, k in enumerate(keys)])
+        results = race_claims(s, keys)
+        for i in range(len(keys)):
+            winners = [per_thread[i] for per_thread in results if per_thread[i] is not None]
+            assert winners == [Entry(f"ctx-{i}", ttl=3600)], f"key {i}: {winners}"
+        assert {e and e.state for e in s.get_many(keys)} == {"claimed"}
 
     async def test_async_methods(self, harness: Harness) -> None:
         s, far = harness.store, self.far(harness)

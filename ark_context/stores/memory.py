@@ -121,6 +121,8 @@ class InMemoryStore(ContextStore):
             raw = data.get(k)
             state: EntryState | None = None
             if raw is None:
+                if type(k) is not bytes:
+                    check_puts((), (k,))
                 raw = evicted.get(k)
                 state = "evicted"
             if raw is None or _expire_at(raw) <= now:
@@ -132,6 +134,8 @@ class InMemoryStore(ContextStore):
     # -- writes --------------------------------------------------------------------------
 
     def claim(self, key: bytes) -> Entry | None:
+        if type(key) is not bytes:
+            check_puts((), (key,))
         with self._lock:
             data = self._data
             raw = data.get(key)

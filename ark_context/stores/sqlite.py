@@ -1,0 +1,251 @@
+"""SQLite store: one host, several processes, survives restarts.
+
+One row per digest (``WITHOUT ROWID``, keyed by the 16 raw bytes) holding the state,
+context id, last use, ttl, previous digest and expiry: no message text. The database runs
+in WAL mode so readers never wait for a writer; writers wait up to ``busy_timeout``.
+A claim is one ``UPDATE ... WHERE state = 'live' ... RETURNING`` statement, which SQLite
+serialises across threads and processes, so exactly one claimer wins. Expired rows are
+hidden from reads at once and deleted in bounded batches every ``purge_interval`` seconds
+by whichever process writes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from .._exceptions import ArkConfigError, ArkInputError
+from ._base import ContextStore, Entry, EntryState, Put, check_puts
+
+__all__ = ["SQLiteStore"]
+
+_TABLE = "ark_context_entries"
+_SCHEMA = f"""
+CREATE TABLE IF NOT EXISTS {_TABLE} (
+    k BLOB PRIMARY KEY,
+    state TEXT NOT NULL,
+    context_id TEXT NOT NULL,
+    last_used REAL NOT NULL,
+    ttl INTEGER NOT NULL,
+    prev BLOB,
+    expires_at REAL NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS {_TABLE}_expires ON {_TABLE} (expires_at);
+"""
+_COLS = "context_id, state, last_used, ttl, prev"
+_UPSERT = (
+    f"INSERT OR REPLACE INTO {_TABLE} (k, state, context_id, last_used, ttl, prev, expires_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+)
+_CLAIM_RETURNING = (
+    f"UPDATE {_TABLE} SET state = 'claimed' WHERE k = ? AND state = 'live' AND expires_at > ? "
+    "RETURNING context_id, last_used, ttl, prev"
+)
+_HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
+_CHUNK = 500  # bound variables per statement (old SQLite builds allow 999)
+_PURGE_BATCH = 10_000
+
+
+class SQLiteStore(ContextStore):
+    """A store in an SQLite file, shared by the processes of one host.
+
+    Each thread uses its own connection; async methods run in a worker thread, since a
+    write may wait up to ``busy_timeout`` seconds for another process's lock.
+
+    >>> import tempfile, os
+    >>> from ark_context.stores import SQLiteStore, Entry
+    >>> store = SQLiteStore(os.path.join(tempfile.mkdtemp(), "ctx.db"))
+    >>> store.apply(puts=[(b"k" * 16, Entry("ctx-1", ttl=3600), 9e12)])
+    >>> store.claim(b"k" * 16).context_id
+    'ctx-1'
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        busy_timeout: float = 10.0,
+        purge_interval: float = 300.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        try:
+            text: object = os.fspath(path)
+        except TypeError:
+            text = None
+        if not isinstance(text, str) or not text or text == ":memory:" or text.startswith("file:"):
+            raise ArkConfigError(
+                f"SQLiteStore path must be a file path, got {path!r}; "
+                "use InMemoryStore for a store that lives in memory."
+            )
+        if not isinstance(busy_timeout, (int, float)) or busy_timeout < 0:
+            raise ArkConfigError(
+                f"SQLiteStore busy_timeout must be seconds >= 0, got {busy_timeout!r}."
+            )
+        if not isinstance(purge_interval, (int, float)) or purge_interval < 0:
+            raise ArkConfigError(
+                f"SQLiteStore purge_interval must be seconds >= 0, got {purge_interval!r}."
+            )
+        self.path = str(Path(text).expanduser().resolve())
+        self.busy_timeout = float(busy_timeout)
+        self.purge_interval = float(purge_interval)
+        self._clock = clock
+        self._local = threading.local()
+        self._conns: list[tuple[int, sqlite3.Connection]] = []
+        self._conns_lock = threading.Lock()
+        self._generation = 0
+        self._next_purge = 0.0
+        self._connect_or_raise()
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self.path!r})"
+
+    # -- connections ---------------------------------------------------------------------
+
+    def _connect_or_raise(self) -> None:
+        try:
+            self._conn().executescript(_SCHEMA)  # idempotent; openers wait on busy_timeout
+        except sqlite3.Error as exc:
+            raise ArkConfigError(
+                f"SQLiteStore cannot open {self.path!r} ({exc}); check that the directory "
+                "exists and is writable, or pass another path."
+            ) from exc
+
+    def _conn(self) -> sqlite3.Connection:
+        local = self._local
+        pid = os.getpid()
+        conn: sqlite3.Connection | None = getattr(local, "conn", None)
+        if conn is not None and local.pid == pid and local.generation == self._generation:
+            return conn
+        # A new thread, a closed store, or a forked child (never reuse the parent's handle).
+        conn = sqlite3.connect(
+            self.path,
+            timeout=self.busy_timeout,
+            isolation_level=None,  # autocommit; writes use explicit BEGIN IMMEDIATE
+            check_same_thread=False,  # each thread gets its own; close() may run elsewhere
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        if conn.execute("PRAGMA journal_mode = WAL").fetchone()[0].lower() != "wal":
+            conn.close()
+            raise sqlite3.OperationalError("the file system does not support WAL mode")
+        conn.execute("PRAGMA synchronous = NORMAL")
+        local.conn, local.pid, local.generation = conn, pid, self._generation
+        with self._conns_lock:
+            self._conns.append((pid, conn))
+        return conn
+
+    def close(self) -> None:
+        """Close this process's connections; later calls reopen."""
+        with self._conns_lock:
+            conns, self._conns = self._conns, []
+            self._generation += 1
+        pid = os.getpid()
+        for owner, conn in conns:
+            if owner == pid:  # a forked child leaves its parent's handles alone
+                conn.close()
+
+    # -- the contract --------------------------------------------------------------------
+
+    def get_many(self, keys: Sequence[bytes]) -> list[Entry | None]:
+        if not keys:
+            return []
+        _check_keys(keys)
+        conn, now = self._conn(), self._clock()
+        found: dict[bytes, tuple[str, EntryState, float, int, bytes | None]] = {}
+        for i in range(0, len(keys), _CHUNK):
+            chunk = list(dict.fromkeys(keys[i : i + _CHUNK]))
+            marks = ",".join("?" * len(chunk))
+            rows = conn.execute(
+                f"SELECT k, {_COLS} FROM {_TABLE} WHERE k IN ({marks}) AND expires_at > ?",
+                (*chunk, now),
+            ).fetchall()
+            for k, *fields in rows:
+                found[k] = tuple(fields)  # type: ignore[assignment]
+        out: list[Entry | None] = []
+        for k in keys:
+            row = found.get(k)
+            out.append(None if row is None else Entry(*row))
+        return out
+
+    def claim(self, key: bytes) -> Entry | None:
+        _check_keys((key,))
+        conn, now = self._conn(), self._clock()
+        if _HAS_RETURNING:
+            # fetchall runs the statement to completion, which commits it (autocommit)
+            rows = conn.execute(_CLAIM_RETURNING, (key, now)).fetchall()
+            row = rows[0] if rows else None
+        else:  # SQLite < 3.35
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                row = conn.execute(
+                    f"SELECT context_id, last_used, ttl, prev FROM {_TABLE} "
+                    "WHERE k = ? AND state = 'live' AND expires_at > ?",
+                    (key, now),
+                ).fetchone()
+                if row is not None:
+                    conn.execute(f"UPDATE {_TABLE} SET state = 'claimed' WHERE k = ?", (key,))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        if row is None:
+            return None
+        cid, last_used, ttl, prev = row
+        return Entry(cid, "live", last_used, ttl, prev)
+
+    def apply(self, puts: Sequence[Put] = (), deletes: Sequence[bytes] = ()) -> None:
+        check_puts(puts, deletes)
+        if not puts and not deletes:
+            return
+        conn, now = self._conn(), self._clock()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            if deletes:
+                conn.executemany(f"DELETE FROM {_TABLE} WHERE k = ?", [(k,) for k in deletes])
+            conn.executemany(
+                _UPSERT,
+                [(k, e.state, e.context_id, e.last_used, e.ttl, e.prev, exp) for k, e, exp in puts],
+            )
+            if now >= self._next_purge:
+                self._next_purge = now + self.purge_interval
+                conn.execute(
+                    f"DELETE FROM {_TABLE} WHERE k IN (SELECT k FROM {_TABLE} "
+                    f"WHERE expires_at <= ? LIMIT {_PURGE_BATCH})",
+                    (now,),
+                )
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+
+    def purge_expired(self) -> int:
+        """Delete every expired row now; returns how many."""
+        cur = self._conn().execute(f"DELETE FROM {_TABLE} WHERE expires_at <= ?", (self._clock(),))
+        return cur.rowcount
+
+    def __len__(self) -> int:
+        """Rows held, expired ones included until they are purged."""
+        return int(self._conn().execute(f"SELECT count(*) FROM {_TABLE}").fetchone()[0])
+
+    # A write can wait up to busy_timeout for another process's lock, and any call may
+    # wait on the disk: never block the event loop, run in a worker thread.
+
+    async def aget_many(self, keys: Sequence[bytes]) -> list[Entry | None]:
+        return await asyncio.to_thread(self.get_many, keys)
+
+    async def aclaim(self, key: bytes) -> Entry | None:
+        return await asyncio.to_thread(self.claim, key)
+
+    async def aapply(self, puts: Sequence[Put] = (), deletes: Sequence[bytes] = ()) -> None:
+        await asyncio.to_thread(self.apply, puts, deletes)
+
+
+def _check_keys(keys: Sequence[bytes]) -> None:
+    for k in keys:
+        if type(k) is not bytes:
+            raise ArkInputError(f"Store keys must be bytes digests, got {type(k).__name__}.")
