@@ -610,8 +610,9 @@ class ArkContextClient:
     ) -> None:
         """``api_key`` falls back to ``ARK_API_KEY`` (ArkConfigError naming it when missing);
         ``base_url`` to ``ARK_BASE_URL``, then :data:`DEFAULT_BASE_URL`. ``http_client`` is
-        used as given and never closed. ``share_pool=False`` gives this client a private
-        pool that :meth:`close` closes. ``sleep`` replaces ``time.sleep`` (tests)."""
+        used as given and never closed (it keeps its own timeout). ``share_pool=False``
+        gives this client a private pool that :meth:`close` closes. ``sleep`` replaces
+        ``time.sleep`` (tests)."""
         self._cfg = _Config(api_key, base_url, timeout, max_retries, default_headers)
         if http_client is not None and not isinstance(http_client, httpx.Client):
             raise ArkConfigError(

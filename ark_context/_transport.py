@@ -6,7 +6,8 @@ sent per request). ``httpx.AsyncClient`` is tied to the event loop its connectio
 were opened on, so async pools are additionally keyed (weakly) by the running loop:
 clients share a pool within a loop, and ``asyncio.run`` per call gets a fresh one.
 
->>> shared_client(("https://example.invalid", 5.0)) is shared_client(("https://example.invalid", 5.0))
+>>> key = pool_key("https://example.invalid/api/v3", 5.0)
+>>> shared_client(key) is shared_client(key)
 True
 """
 

@@ -297,8 +297,8 @@ def _stream_rows(n: int, repeats: int) -> list[dict[str, Any]]:
 
 
 def run(smoke: bool) -> list[dict[str, Any]]:
-    n, repeats = (100, 3) if smoke else (2000, 7)
-    stream_n = 5 if smoke else 60
+    n, repeats = (100, 3) if smoke else (1500, 7)
+    stream_n = 5 if smoke else 40
     return [*_sync_rows(n, repeats), *_async_rows(n, repeats), *_stream_rows(stream_n, repeats)]
 
 
