@@ -280,7 +280,7 @@ def run(smoke: bool) -> list[dict[str, Any]]:
             total(per_b, "uncached_tokens"),
             "tokens",
             anchor=f"uncached prompt tokens, {A}",
-            target=">= 10x",
+            target=None if smoke else ">= 10x",  # the ratio grows with the turn count
             note="the headline: how many more full-price input tokens a full resend pays",
         ),
         row(SECTION, f"prompt tokens incl. cached, {A}", total(per_a, "prompt_tokens"), "tokens"),
