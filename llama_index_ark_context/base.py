@@ -231,8 +231,9 @@ class ArkContextLLM(ArkContextParams, LLM):
 
     @property
     def metadata(self) -> LLMMetadata:
-        """Cheap, never raises, holds no secret."""
-        return LLMMetadata(
+        """Cheap, never raises, holds no secret (fields are validated on construction, so
+        this skips validation: LlamaIndex reads it on every call, via ``to_payload``)."""
+        return LLMMetadata.model_construct(
             context_window=self.context_window,
             num_output=self.max_tokens or DEFAULT_NUM_OUTPUT,
             is_chat_model=True,

@@ -268,6 +268,14 @@ def test_metadata_never_raises_without_model_or_key() -> None:
     assert md.model_name == "unknown"
 
 
+def test_metadata_never_raises_after_a_bad_assignment() -> None:
+    llm = make_llm()
+    llm.max_tokens = "lots"  # type: ignore[assignment]  # no validate_assignment in LlamaIndex
+    assert llm.metadata.num_output == "lots"
+    with pytest.warns(UserWarning, match="serializ"):  # pydantic notices, but nothing raises
+        assert llm.to_payload()["class_name"] == "ArkContextLLM"
+
+
 @pytest.mark.parametrize(
     ("kw", "names"),
     [
