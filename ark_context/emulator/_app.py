@@ -217,7 +217,9 @@ def build_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None]
             events.append(b"data: " + dumps({**base, "choices": [], "usage": turn.usage}) + b"\n\n")
         return events
 
-    async def sse(scope: Scope, events: list[bytes], cut: int | None) -> AsyncIterator[bytes]:
+    async def sse(
+        scope: Scope, turn: Turn, events: list[bytes], cut: int | None
+    ) -> AsyncIterator[bytes]:
         delay = emu.chunk_delay
         for i, event in enumerate(events):
             if cut is not None and i >= cut:
@@ -225,6 +227,8 @@ def build_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None]
             if delay and i:
                 await emu.sleep(delay)
             yield event
+        # Idle again before the client can see the end, so its next request is not "InProgress".
+        emu.release(turn)
         if cut is not None:
             await drop_connection(scope)
             return
@@ -277,7 +281,7 @@ def build_app(emu: Emulator) -> Callable[[Scope, Receive, Send], Awaitable[None]
             else:
                 emu.record(emu.turn_record(turn, fault="cut_stream", outcome="fault", cut=True))
             streaming = True
-            return _TurnStream(emu, turn, sse(request.scope, events, cut), headers)
+            return _TurnStream(emu, turn, sse(request.scope, turn, events, cut), headers)
         except ApiError as e:
             rec = emu.turn_record(turn, status=e.status, error=e.code, outcome="error")
             emu.record(rec)
