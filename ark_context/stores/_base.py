@@ -83,9 +83,11 @@ class ContextStore(abc.ABC):
 
     Example::
 
-        from ark_context.stores import InMemoryStore
+        import time
+        from ark_context.stores import Entry, InMemoryStore
         store = InMemoryStore()
-        store.apply(puts=[(b"k" * 16, Entry("ctx-1", last_used=0, ttl=3600), 3600.0)])
+        now = time.time()
+        store.apply(puts=[(b"k" * 16, Entry("ctx-1", last_used=now, ttl=3600), now + 3600)])
         assert store.claim(b"k" * 16).context_id == "ctx-1"
     """
 

@@ -53,7 +53,9 @@ class RedisStore(ContextStore):
     """A store in Redis, shared by every process and host that uses the same prefix.
 
     Pass ``client``/``async_client`` to reuse your own clients (they are not closed by
-    :meth:`close`); otherwise the store builds them from ``url``.
+    :meth:`close`); otherwise the store builds them from ``url``. With ``client`` but no
+    ``async_client``, the async methods run the sync client in a worker thread, so both
+    talk to the same server.
 
     >>> from ark_context.stores import RedisStore, Entry
     >>> store = RedisStore("redis://127.0.0.1:6379/0", prefix="myapp:ctx:")  # doctest: +SKIP
@@ -132,9 +134,12 @@ class RedisStore(ContextStore):
 
     # -- async ---------------------------------------------------------------------------
 
-    def _aclient(self) -> tuple[Any, Any]:
+    def _aclient(self) -> tuple[Any, Any] | None:
+        """The running loop's (client, claim script); None: use the sync client in a thread."""
         if self._fixed_async is not None:
             return self._fixed_async, self._async_claim_fixed
+        if not self._own_client:
+            return None
         loop = asyncio.get_running_loop()
         pair = self._async.get(loop)
         if pair is None:
@@ -149,21 +154,27 @@ class RedisStore(ContextStore):
     async def aget_many(self, keys: Sequence[bytes]) -> list[Entry | None]:
         if not keys:
             return []
-        client, _ = self._aclient()
-        raw = await client.mget([self._key(k) for k in keys])
+        pair = self._aclient()
+        if pair is None:
+            return await asyncio.to_thread(self.get_many, keys)
+        raw = await pair[0].mget([self._key(k) for k in keys])
         return [None if v is None else Entry.decode(v) for v in raw]
 
     async def aclaim(self, key: bytes) -> Entry | None:
-        _, script = self._aclient()
-        v = await script(keys=[self._key(key)])
+        pair = self._aclient()
+        if pair is None:
+            return await asyncio.to_thread(self.claim, key)
+        v = await pair[1](keys=[self._key(key)])
         return None if v is None else Entry.decode(v)
 
     async def aapply(self, puts: Sequence[Put] = (), deletes: Sequence[bytes] = ()) -> None:
         check_puts(puts, deletes)
         if not puts and not deletes:
             return
-        client, _ = self._aclient()
-        async with client.pipeline(transaction=True) as pipe:
+        pair = self._aclient()
+        if pair is None:
+            return await asyncio.to_thread(self.apply, puts, deletes)
+        async with pair[0].pipeline(transaction=True) as pipe:
             self._queue(pipe, puts, deletes)
             await pipe.execute()
 

@@ -156,15 +156,23 @@ class SQLiteStore(ContextStore):
         _check_keys(keys)
         conn, now = self._conn(), self._clock()
         found: dict[bytes, tuple[str, EntryState, float, int, bytes | None]] = {}
-        for i in range(0, len(keys), _CHUNK):
-            chunk = list(dict.fromkeys(keys[i : i + _CHUNK]))
-            marks = ",".join("?" * len(chunk))
-            rows = conn.execute(
-                f"SELECT k, {_COLS} FROM {_TABLE} WHERE k IN ({marks}) AND expires_at > ?",
-                (*chunk, now),
-            ).fetchall()
-            for k, *fields in rows:
-                found[k] = tuple(fields)  # type: ignore[assignment]
+        unique = list(dict.fromkeys(keys))
+        several = len(unique) > _CHUNK
+        if several:
+            conn.execute("BEGIN")  # one snapshot across the chunks
+        try:
+            for i in range(0, len(unique), _CHUNK):
+                chunk = unique[i : i + _CHUNK]
+                marks = ",".join("?" * len(chunk))
+                rows = conn.execute(
+                    f"SELECT k, {_COLS} FROM {_TABLE} WHERE k IN ({marks}) AND expires_at > ?",
+                    (*chunk, now),
+                ).fetchall()
+                for k, *fields in rows:
+                    found[k] = tuple(fields)  # type: ignore[assignment]
+        finally:
+            if several:
+                conn.execute("COMMIT")
         out: list[Entry | None] = []
         for k in keys:
             row = found.get(k)

@@ -128,7 +128,15 @@ def test_user_supplied_clients_are_used_and_not_closed(redis_server: RedisServer
         assert await async_client.ping()
         await async_client.aclose()
 
+    async def only_sync_client() -> None:
+        s3 = RedisStore("redis://127.0.0.1:1/0", prefix="own:", client=sync_client)
+        assert await s3.aget_many([key(1)]) == [Entry("a", "claimed")]  # not the url's server
+        await s3.aapply(puts=[(key(2), Entry("b"), time.time() + 60)])
+        assert await s3.aclaim(key(2)) == Entry("b")
+        assert s3._async == {}
+
     asyncio.run(go())
+    asyncio.run(only_sync_client())
     sync_client.close()
 
 
@@ -139,7 +147,9 @@ def test_one_async_client_per_event_loop(store: RedisStore) -> None:
     async def use(i: int) -> None:
         assert await store.aclaim(key(i)) == Entry(f"c{i}")
         assert (await store.aget_many([key(i)]))[0] == Entry(f"c{i}", "claimed")
-        clients.append(store._aclient()[0])
+        pair = store._aclient()
+        assert pair is not None
+        clients.append(pair[0])
 
     async def twice() -> None:
         await use(0)
