@@ -13,11 +13,25 @@ import warnings
 from typing import Any, Literal
 
 import httpx
-from pydantic import BaseModel, Field, PrivateAttr, SecretStr, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ._exceptions import ArkConfigError, register_secret
 
-__all__ = ["DEFAULT_BASE_URL", "ArkContextParams", "check_truncation", "check_ttl"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "ArkContextParams",
+    "check_truncation",
+    "check_ttl",
+    "config_error",
+]
 
 DEFAULT_BASE_URL = "https://ark.cn-beijing.volces.com/api/v3"
 TTL_MIN, TTL_MAX = 3600, 604800
@@ -73,6 +87,20 @@ def check_truncation(mode: str, strategy: dict[str, Any] | None) -> dict[str, An
             f"got {kind!r}."
         )
     return strategy
+
+
+def config_error(owner: str, exc: ValidationError) -> ArkConfigError:
+    """The first ArkConfigError a validator raised, else one naming every bad setting.
+
+    Input values are left out on purpose: one of them may be the API key."""
+    problems: list[str] = []
+    for err in exc.errors(include_url=False, include_input=False):
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, ArkConfigError):
+            return cause
+        field = ".".join(str(p) for p in err.get("loc", ())) or "settings"
+        problems.append(f"{field}: {err.get('msg', 'invalid')}")
+    return ArkConfigError(f"Invalid {owner} settings: " + "; ".join(problems) + ".")
 
 
 def check_base_url(url: str) -> str:
@@ -170,6 +198,12 @@ class ArkContextParams(BaseModel):
 
     _ark_router_cache: Any = PrivateAttr(default=None)
     _ark_router_lock: Any = PrivateAttr(default_factory=threading.Lock)
+
+    def __init__(self, /, **data: Any) -> None:
+        try:
+            super().__init__(**data)
+        except ValidationError as exc:
+            raise config_error(type(self).__name__, exc) from None
 
     @model_validator(mode="before")
     @classmethod

@@ -32,10 +32,9 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.llm import LLM
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr
 
 from ark_context import (
-    ArkConfigError,
     ArkContextParams,
     ArkUnsupportedError,
     ChatCompletionChunk,
@@ -179,20 +178,6 @@ def to_chunk_response(
     )
 
 
-def _config_error(exc: ValidationError) -> ArkConfigError:
-    """The first ArkConfigError a validator raised, else one naming every bad setting.
-
-    Input values are left out on purpose: one of them may be the API key."""
-    problems: list[str] = []
-    for err in exc.errors(include_url=False, include_input=False):
-        cause = (err.get("ctx") or {}).get("error")
-        if isinstance(cause, ArkConfigError):
-            return cause
-        field = ".".join(str(p) for p in err.get("loc", ())) or "settings"
-        problems.append(f"{field}: {err.get('msg', 'invalid')}")
-    return ArkConfigError("Invalid ArkContextLLM settings: " + "; ".join(problems) + ".")
-
-
 # -- the LLM ------------------------------------------------------------------------------
 
 
@@ -218,12 +203,6 @@ class ArkContextLLM(ArkContextParams, LLM):
 
     context_window: int = Field(default=DEFAULT_CONTEXT_WINDOW, gt=0)
     """The model's context window in tokens, for LlamaIndex's prompt packing (LLMMetadata)."""
-
-    def __init__(self, **data: Any) -> None:
-        try:
-            super().__init__(**data)
-        except ValidationError as exc:
-            raise _config_error(exc) from None
 
     @classmethod
     def class_name(cls) -> str:
