@@ -5,33 +5,94 @@
 {'role': 'user', 'content': 'hi'}
 """
 
-from ._client import DEFAULT_BASE_URL, ArkContextClient, AsyncArkContextClient
-from ._exceptions import (
-    ArkAPIError,
-    ArkAuthenticationError,
-    ArkBadRequestError,
-    ArkConfigError,
-    ArkConnectionError,
-    ArkContextBusyError,
-    ArkContextGoneError,
-    ArkContextOverflowError,
-    ArkError,
-    ArkInputError,
-    ArkPermissionError,
-    ArkProtocolError,
-    ArkRateLimitError,
-    ArkServerError,
-    ArkStreamError,
-    ArkTimeoutError,
-    ArkUnsupportedError,
-)
-from ._messages import WireMessage, validate_conversation, wire_message
-from ._models import ChatCompletion, ChatCompletionChunk, ContextInfo, Usage
-from ._route_types import MissReason, Outcome, RoutedCompletion, RouteInfo
-from ._settings import ArkContextParams
-from .stores import ContextStore, Entry, InMemoryStore
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
+
+# Names resolve on first use (PEP 562): ``import ark_context`` stays cheap, and a
+# process that only needs the emulator or the stores never builds the wire models.
+_LAZY: dict[str, str] = {
+    "DEFAULT_BASE_URL": "._client",
+    "ArkContextClient": "._client",
+    "AsyncArkContextClient": "._client",
+    "ArkAPIError": "._exceptions",
+    "ArkAuthenticationError": "._exceptions",
+    "ArkBadRequestError": "._exceptions",
+    "ArkConfigError": "._exceptions",
+    "ArkConnectionError": "._exceptions",
+    "ArkContextBusyError": "._exceptions",
+    "ArkContextGoneError": "._exceptions",
+    "ArkContextOverflowError": "._exceptions",
+    "ArkError": "._exceptions",
+    "ArkInputError": "._exceptions",
+    "ArkPermissionError": "._exceptions",
+    "ArkProtocolError": "._exceptions",
+    "ArkRateLimitError": "._exceptions",
+    "ArkServerError": "._exceptions",
+    "ArkStreamError": "._exceptions",
+    "ArkTimeoutError": "._exceptions",
+    "ArkUnsupportedError": "._exceptions",
+    "ArkNotFoundError": "._exceptions",
+    "WireMessage": "._messages",
+    "validate_conversation": "._messages",
+    "wire_message": "._messages",
+    "ChatCompletion": "._models",
+    "ChatCompletionChunk": "._models",
+    "ContextInfo": "._models",
+    "Usage": "._models",
+    "MissReason": "._route_types",
+    "Outcome": "._route_types",
+    "RoutedCompletion": "._route_types",
+    "RouteInfo": "._route_types",
+    "ArkContextParams": "._settings",
+    "ContextStore": ".stores",
+    "Entry": ".stores",
+    "InMemoryStore": ".stores",
+}
+
+if TYPE_CHECKING:
+    from ._client import DEFAULT_BASE_URL, ArkContextClient, AsyncArkContextClient
+    from ._exceptions import (
+        ArkAPIError,
+        ArkAuthenticationError,
+        ArkBadRequestError,
+        ArkConfigError,
+        ArkConnectionError,
+        ArkContextBusyError,
+        ArkContextGoneError,
+        ArkContextOverflowError,
+        ArkError,
+        ArkInputError,
+        ArkNotFoundError,
+        ArkPermissionError,
+        ArkProtocolError,
+        ArkRateLimitError,
+        ArkServerError,
+        ArkStreamError,
+        ArkTimeoutError,
+        ArkUnsupportedError,
+    )
+    from ._messages import WireMessage, validate_conversation, wire_message
+    from ._models import ChatCompletion, ChatCompletionChunk, ContextInfo, Usage
+    from ._route_types import MissReason, Outcome, RoutedCompletion, RouteInfo
+    from ._settings import ArkContextParams
+    from .stores import ContextStore, Entry, InMemoryStore
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'ark_context' has no attribute {name!r}")
+    from importlib import import_module
+
+    value = getattr(import_module(module, __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)
+
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -47,6 +108,7 @@ __all__ = [
     "ArkContextParams",
     "ArkError",
     "ArkInputError",
+    "ArkNotFoundError",
     "ArkPermissionError",
     "ArkProtocolError",
     "ArkRateLimitError",
