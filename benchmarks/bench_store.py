@@ -209,9 +209,7 @@ def _latency(store: ContextStore, name: str, smoke: bool, anchor: str | None) ->
             await aclose()
         return value
 
-    rows.append(
-        row(SECTION_LAT, f"{name} async", asyncio.run(run_async()), "us", anchor=anchor)
-    )
+    rows.append(row(SECTION_LAT, f"{name} async", asyncio.run(run_async()), "us", anchor=anchor))
     return rows
 
 
