@@ -19,7 +19,8 @@ class RouteInfo:
 
     ``outcome``: created (a new context), reused (an existing one), recreated (a new one
     after the old one expired, was busy or failed), bypassed (plain /chat/completions).
-    ``reason``: why a miss happened (None on reuse)."""
+    ``reason``: why a miss happened (None on reuse). ``create_tokens``: prompt tokens Ark
+    bills for the contexts this call created (not part of the completion's usage)."""
 
     outcome: Outcome
     reason: MissReason | None
@@ -28,6 +29,7 @@ class RouteInfo:
     sent_messages: int = 0
     request_bytes: int = 0
     attempts: int = 1
+    create_tokens: int = 0  # prompt tokens billed for creating contexts during this call
 
     def as_metadata(self) -> dict[str, Any]:
         """Flat keys both adapters put in their response metadata."""
@@ -37,6 +39,7 @@ class RouteInfo:
             "context_outcome": self.outcome,
             "context_miss_reason": self.reason,
             "request_bytes": self.request_bytes,
+            "context_create_tokens": self.create_tokens,
         }
 
 

@@ -252,7 +252,7 @@ class ContextRouter:
         ctx = _CallCtx(dict(params or {}), request_id, stream=False, include_usage=False)
         pending, completion = self._drive(self._flow(messages, ctx), ctx)
         self._drive(self._finish(pending, completion.text, ok=True), ctx)
-        pending.route.request_bytes = ctx.request_bytes
+        ctx.stamp(pending.route)
         return RoutedCompletion(completion, pending.route)
 
     async def achat(
@@ -266,7 +266,7 @@ class ContextRouter:
         ctx = _CallCtx(dict(params or {}), request_id, stream=False, include_usage=False)
         pending, completion = await self._adrive(self._flow(messages, ctx), ctx)
         await self._adrive(self._finish(pending, completion.text, ok=True), ctx)
-        pending.route.request_bytes = ctx.request_bytes
+        ctx.stamp(pending.route)
         return RoutedCompletion(completion, pending.route)
 
     def stream(
@@ -382,11 +382,14 @@ class ContextRouter:
         split = trailing_turn_start(msgs)
         if split == 0 or split == len(msgs):
             return (yield from self._bypass(msgs, chain, ctx, reason))
+        create_tokens = 0
         while True:
             info = yield _Create(msgs[:split])
+            create_tokens += _billed(info)
             outcome: Outcome = "recreated" if recreated else "created"
             tail = msgs[split:]
             route = RouteInfo(outcome, reason, info.id, "session", len(tail))
+            route.create_tokens = create_tokens
             try:
                 result = yield _Send(info.id, tail, idempotent=False)
             except ArkError as exc:
@@ -419,22 +422,26 @@ class ContextRouter:
         outcome: Outcome = "reused"
         reason: MissReason | None = None
         stale: str | None = None
+        create_tokens = 0
         if entry is None or entry.state != "live" or not self._fresh(entry, now):
             reason = "expired" if entry is not None else "new"
             stale = entry.context_id if entry is not None else None
-            entry, created = yield _CreateShared(key, msgs[:k], stale)
-            outcome = "created" if created else "reused"
-            if not created:
+            entry, billed = yield _CreateShared(key, msgs[:k], stale)
+            outcome = "created" if billed is not None else "reused"
+            create_tokens += billed or 0
+            if billed is None:
                 reason = None
         for _ in range(2):
             route = RouteInfo(outcome, reason, entry.context_id, "common_prefix", len(tail))
+            route.create_tokens = create_tokens
             try:
                 result = yield _Send(entry.context_id, tail, idempotent=True)
             except ArkContextGoneError:
                 if outcome == "created":
                     raise  # a context we just made cannot be gone; do not loop
-                entry, _created = yield _CreateShared(key, msgs[:k], entry.context_id)
+                entry, billed = yield _CreateShared(key, msgs[:k], entry.context_id)
                 outcome, reason = "recreated", "expired"
+                create_tokens += billed or 0
                 continue
             return _Pending(route, b"", None, None, key, entry, now), result
         raise AssertionError("unreachable")  # pragma: no cover
@@ -550,7 +557,7 @@ class ContextRouter:
         ctx.request_bytes = _request_bytes(result)
         return result
 
-    def _create_shared(self, op: _CreateShared, ctx: _CallCtx) -> tuple[Entry, bool]:
+    def _create_shared(self, op: _CreateShared, ctx: _CallCtx) -> tuple[Entry, int | None]:
         with self._shared_locks_guard:
             if len(self._shared_locks) > 4096:  # bounded; holders keep their own reference
                 self._shared_locks.clear()
@@ -564,11 +571,11 @@ class ContextRouter:
                 and entry.context_id != op.stale
                 and self._fresh(entry, now)
             ):
-                return entry, False
+                return entry, None
             info = self._create(op.messages, ctx)
             fresh = _entry_for(info, self.ttl, now)
             self.store.apply([(op.key, fresh, now + fresh.ttl)])
-            return fresh, True
+            return fresh, _billed(info)
 
     async def _adrive(self, flow: _Flow, ctx: _CallCtx) -> Any:
         value: Any = None
@@ -613,14 +620,14 @@ class ContextRouter:
         ctx.request_bytes = _request_bytes(result)
         return result
 
-    async def _acreate_shared(self, op: _CreateShared, ctx: _CallCtx) -> tuple[Entry, bool]:
+    async def _acreate_shared(self, op: _CreateShared, ctx: _CallCtx) -> tuple[Entry, int | None]:
         loop = asyncio.get_running_loop()
         inflight = self._shared_futures.setdefault(loop, {})
         fut = inflight.get(op.key)
         if fut is not None:
             entry = await asyncio.shield(fut)
             if entry.context_id != op.stale:
-                return entry, False
+                return entry, None
         (found,) = await self.store.aget_many([op.key])
         now = self.clock()
         if (
@@ -629,11 +636,11 @@ class ContextRouter:
             and found.context_id != op.stale
             and self._fresh(found, now)
         ):
-            return found, False
+            return found, None
         fut = inflight.get(op.key)
         if fut is not None:  # someone started while we read the store
             entry = await asyncio.shield(fut)
-            return entry, False
+            return entry, None
         fut = loop.create_future()
         inflight[op.key] = fut
         try:
@@ -641,7 +648,7 @@ class ContextRouter:
             fresh = _entry_for(info, self.ttl, now)
             await self.store.aapply([(op.key, fresh, now + fresh.ttl)])
             fut.set_result(fresh)
-            return fresh, True
+            return fresh, _billed(info)
         except BaseException as exc:
             fut.set_exception(exc)
             fut.exception()  # mark retrieved
@@ -676,6 +683,11 @@ class _CallCtx:
         self.retry_reason: MissReason | None = None
         self.request_bytes = 0
         self.started_stream = False
+
+    def stamp(self, route: RouteInfo) -> None:
+        """Copy what the call measured onto its route."""
+        route.request_bytes = self.request_bytes
+        route.attempts = self.attempts
 
 
 class _StreamBase:
@@ -726,7 +738,7 @@ class RoutedStream(_StreamBase, Iterator[ChatCompletionChunk]):
         r = self._router
         self._pending, self._inner = r._drive(r._flow(self._messages, self._ctx), self._ctx)
         self.route = self._pending.route
-        self.route.request_bytes = self._ctx.request_bytes
+        self._ctx.stamp(self.route)
         self._ctx.started_stream = True
 
     def __enter__(self) -> RoutedStream:
@@ -791,7 +803,7 @@ class AsyncRoutedStream(_StreamBase, AsyncIterator[ChatCompletionChunk]):
         r = self._router
         self._pending, self._inner = await r._adrive(r._flow(self._messages, self._ctx), self._ctx)
         self.route = self._pending.route
-        self.route.request_bytes = self._ctx.request_bytes
+        self._ctx.stamp(self.route)
         self._ctx.started_stream = True
 
     async def __aenter__(self) -> AsyncRoutedStream:
@@ -847,6 +859,11 @@ def _marker(entry: Entry, state: str) -> Entry:
 
 def _entry_for(info: ContextInfo, ttl: int, now: float) -> Entry:
     return Entry(info.id, "live", now, info.ttl or ttl)
+
+
+def _billed(info: ContextInfo) -> int:
+    """Prompt tokens Ark bills for creating a context."""
+    return info.usage.prompt_tokens if info.usage is not None else 0
 
 
 def _backoff(exc: ArkError, attempt: int) -> float:

@@ -77,6 +77,7 @@ def test_first_turn_creates_from_system_prompt_then_reuses(emu):
     h = [W("system", "You are terse."), W("user", "hello")]
     reply, route, usage = call(r, emu, h)
     assert (route.outcome, route.reason, route.sent_messages) == ("created", "new", 1)
+    assert route.create_tokens == emu.records("/context/create")[0]["usage"]["prompt_tokens"] > 0
     seed = emu.records("/context/create")[0]
     assert [m["role"] for m in seed["messages"]] == ["system"]
     h += [W("assistant", reply), W("user", "again")]
@@ -170,7 +171,7 @@ def test_unknown_outcome_retries_on_a_fresh_context(emu, apply):
     h += [W("assistant", a1), W("user", "u2")]
     emu.inject_fault("/context/chat/completions", "status", status=500, apply=apply)
     _, route, _ = call(r, emu, h)
-    assert (route.outcome, route.reason) == ("recreated", "failure")
+    assert (route.outcome, route.reason, route.attempts) == ("recreated", "failure", 2)
     assert route.context_id != first.context_id
 
 
