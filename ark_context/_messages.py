@@ -17,9 +17,9 @@ from ._exceptions import ArkInputError, ArkUnsupportedError
 
 __all__ = [
     "ROLES",
+    "Chain",
     "WireMessage",
     "digest_chain",
-    "extend_digest",
     "key_fingerprint",
     "namespace_digest",
     "trailing_turn_start",
@@ -121,6 +121,24 @@ def validate_conversation(messages: Sequence[Mapping[str, Any]]) -> None:
     """Check a conversation of wire messages before any network call."""
     if not messages:
         raise ArkInputError("The conversation is empty; pass at least one user message.")
+    roles = ROLES
+    for m in messages:  # fast path: what wire_message() builds
+        if (
+            m.__class__ is not dict
+            or m.get("role") not in roles
+            or m["content"].__class__ is not str
+        ):
+            _explain(messages)
+            break  # every message is fine after all (e.g. a Mapping that is not a dict)
+    if messages[-1]["role"] == "assistant":
+        raise ArkInputError(
+            "The conversation ends with an assistant message; the Ark Context API needs a "
+            "user (or system) message last. Append the next user turn."
+        )
+
+
+def _explain(messages: Sequence[Mapping[str, Any]]) -> None:
+    """Slow path of validate_conversation: find the bad message and say what to do."""
     for i, m in enumerate(messages):
         role = m.get("role") if isinstance(m, Mapping) else None
         if role not in ROLES:
@@ -133,11 +151,6 @@ def validate_conversation(messages: Sequence[Mapping[str, Any]]) -> None:
             raise ArkInputError(
                 f"messages[{i}] content must be a string; build it with wire_message()."
             )
-    if messages[-1]["role"] == "assistant":
-        raise ArkInputError(
-            "The conversation ends with an assistant message; the Ark Context API needs a "
-            "user (or system) message last. Append the next user turn."
-        )
 
 
 def key_fingerprint(api_key: str | None) -> bytes:
@@ -164,26 +177,75 @@ def namespace_digest(
     return hashlib.blake2b(blob.encode(), digest_size=16, person=b"ark-ctx-ns").digest()
 
 
+class Chain:
+    """A running digest of a transcript: ``digest()`` names the messages fed so far.
+
+    The digest of a prefix is blake2b over the namespace and, per message, its role byte
+    and the 16-byte digest of its content (plus ``n`` and the name's digest). The encoding
+    is unambiguous, so equal digests mean equal wire messages. Long contents hit a digest
+    cache, so a 200-message history costs one small ``update`` per message.
+
+    >>> c = Chain(b"ns")
+    >>> c.feed([wire_message("user", "hi")], positions=[0])[0] == c.digest()
+    True
+    """
+
+    __slots__ = ("_h",)
+
+    def __init__(self, namespace: bytes) -> None:
+        self._h = hashlib.blake2b(namespace, digest_size=16, person=b"ark-ctx-chain")
+
+    def feed(
+        self, messages: Sequence[Mapping[str, str]], positions: Sequence[int] | None = None
+    ) -> list[bytes]:
+        """Append ``messages``; return the digest after each index in ``positions``
+        (ascending; ``None``: after every message)."""
+        h = self._h
+        update = h.update
+        cache = _content_cache
+        roles = _ROLE_BYTES
+        out: list[bytes] = []
+        want = iter(positions) if positions is not None else None
+        nxt = next(want, -1) if want is not None else -1
+        for i, m in enumerate(messages):
+            content = m["content"]
+            d = cache.get(content)
+            if d is None:
+                d = _content_digest(content, f"messages[{i}]")
+            if len(m) > 2 and (name := m.get("name")):
+                update(
+                    roles.get(m["role"], b"?")
+                    + d
+                    + b"n"
+                    + _content_digest(name, f"messages[{i}].name")
+                )
+            else:
+                update(roles.get(m["role"], b"?") + d)
+            if want is None:
+                out.append(h.copy().digest())
+            elif i == nxt:
+                out.append(h.copy().digest())
+                nxt = next(want, -1)
+        return out
+
+    def digest(self) -> bytes:
+        return self._h.digest()
+
+    def copy(self) -> Chain:
+        other = Chain.__new__(Chain)
+        other._h = self._h.copy()
+        return other
+
+    def extended(self, message: Mapping[str, str]) -> bytes:
+        """The digest after one more message, leaving this chain as it is."""
+        other = self.copy()
+        other.feed([message])
+        return other.digest()
+
+
 def digest_chain(namespace: bytes, messages: Sequence[Mapping[str, str]]) -> list[bytes]:
     """``h[i]`` = digest of ``messages[: i + 1]`` within ``namespace`` (16 bytes each)."""
-    out: list[bytes] = []
-    h = namespace
-    blake = hashlib.blake2b
-    for i, m in enumerate(messages):
-        where = f"messages[{i}]"
-        role = _ROLE_BYTES.get(m["role"], b"?")
-        name = m.get("name")
-        part = h + role + _content_digest(m["content"], where)
-        if name:
-            part += b"n" + _content_digest(name, where)
-        h = blake(part, digest_size=16).digest()
-        out.append(h)
-    return out
-
-
-def extend_digest(h: bytes, message: Mapping[str, str]) -> bytes:
-    """The chain digest after appending ``message`` to the transcript whose digest is ``h``."""
-    return digest_chain(h, [message])[0]
+    return Chain(namespace).feed(messages)
 
 
 def trailing_turn_start(messages: Sequence[Mapping[str, str]]) -> int:

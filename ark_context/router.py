@@ -37,9 +37,9 @@ from ._exceptions import (
     ArkInputError,
 )
 from ._messages import (
+    Chain,
     WireMessage,
     digest_chain,
-    extend_digest,
     namespace_digest,
     trailing_turn_start,
     validate_conversation,
@@ -117,7 +117,7 @@ class _Pending:
     """A request that was sent and whose outcome decides what is recorded."""
 
     route: RouteInfo
-    tail_key: bytes  # digest of the whole conversation as sent (before the reply)
+    chain: Chain | None  # the whole conversation as sent (before the reply)
     claimed_key: bytes | None  # the session key we claimed, if any
     claimed_prev: bytes | None  # its predecessor, whose tombstone we can drop now
     shared_key: bytes | None  # common_prefix key, for touching last_used
@@ -313,20 +313,24 @@ class ContextRouter:
 
     def _session_flow(self, msgs: list[WireMessage], ctx: _CallCtx) -> _Flow:
         now = self.clock()
-        chain = digest_chain(self._namespace, msgs)
-        n = len(msgs)
-        positions = [i for i in range(n - 1) if msgs[i]["role"] == "assistant"]
+        # Recorded transcripts always end with a reply, so only those prefixes can hit.
+        positions = [i for i in range(len(msgs) - 1) if msgs[i]["role"] == "assistant"]
+        chain = Chain(self._namespace)
+        keys = chain.feed(msgs, positions)
         positions.reverse()  # longest first
+        keys.reverse()
         reason: MissReason | None = None
         if positions:
-            entries = yield _Get([chain[i] for i in positions])
-            for i, entry in zip(positions, entries, strict=True):
+            entries = yield _Get(keys)
+            for i, key, entry in zip(positions, keys, entries, strict=True):
                 if entry is None:
                     continue
                 if entry.state == "live" and self._fresh(entry, now):
-                    claimed = yield _Claim(chain[i])
+                    claimed = yield _Claim(key)
                     if claimed is not None:
-                        result = yield from self._session_send(msgs, chain, i, claimed, ctx, now)
+                        result = yield from self._session_send(
+                            msgs, chain, i, key, claimed, ctx, now
+                        )
                         if result is not None:
                             return result
                         reason = ctx.retry_reason
@@ -338,14 +342,14 @@ class ContextRouter:
     def _session_send(
         self,
         msgs: list[WireMessage],
-        chain: list[bytes],
+        chain: Chain,
         i: int,
+        key: bytes,
         claimed: Entry,
         ctx: _CallCtx,
         now: float,
     ) -> _Flow:
         """Send the tail on a claimed context. Returns None when it must be recreated."""
-        key = chain[i]
         tail = msgs[i + 1 :]
         route = RouteInfo("reused", None, claimed.context_id, "session", len(tail))
         try:
@@ -367,13 +371,13 @@ class ContextRouter:
                 ctx.retry_reason = "failure"
                 return None
             raise
-        pending = _Pending(route, chain[-1], key, claimed.prev, None, None, now)
+        pending = _Pending(route, chain, key, claimed.prev, None, None, now)
         return pending, result
 
     def _seed_and_send(
         self,
         msgs: list[WireMessage],
-        chain: list[bytes],
+        chain: Chain,
         ctx: _CallCtx,
         reason: MissReason,
         now: float,
@@ -398,14 +402,14 @@ class ContextRouter:
                     recreated, reason = True, "failure"
                     continue
                 raise
-            return _Pending(route, chain[-1], None, None, None, None, now), result
+            return _Pending(route, chain, None, None, None, None, now), result
 
     def _bypass(
-        self, msgs: list[WireMessage], chain: list[bytes], ctx: _CallCtx, reason: MissReason
+        self, msgs: list[WireMessage], chain: Chain | None, ctx: _CallCtx, reason: MissReason
     ) -> _Flow:
         route = RouteInfo("bypassed", reason, None, self.mode, len(msgs))
         result = yield _Send(None, msgs, idempotent=True)
-        return _Pending(route, chain[-1] if chain else b"", None, None, None, None, 0.0), result
+        return _Pending(route, chain, None, None, None, None, 0.0), result
 
     def _shared_flow(self, msgs: list[WireMessage], ctx: _CallCtx) -> _Flow:
         now = self.clock()
@@ -415,7 +419,7 @@ class ContextRouter:
             while k < len(msgs) and msgs[k]["role"] == "system":
                 k += 1
         if k == 0 or k >= len(msgs):
-            return (yield from self._bypass(msgs, [], ctx, "new"))
+            return (yield from self._bypass(msgs, None, ctx, "new"))
         key = digest_chain(self._namespace, msgs[:k])[-1]
         tail = msgs[k:]
         (entry,) = yield _Get([key])
@@ -443,7 +447,7 @@ class ContextRouter:
                 outcome, reason = "recreated", "expired"
                 create_tokens += billed or 0
                 continue
-            return _Pending(route, b"", None, None, key, entry, now), result
+            return _Pending(route, None, None, None, key, entry, now), result
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _finish(self, pending: _Pending, reply: str, *, ok: bool) -> _Flow:
@@ -466,7 +470,9 @@ class ContextRouter:
                 marker = Entry(route.context_id, "failed", now, ttl)
                 yield _Apply(puts=[(pending.claimed_key, marker, expire)])
             return
-        new_key = extend_digest(pending.tail_key, {"role": "assistant", "content": reply})
+        if pending.chain is None:  # pragma: no cover - only bypasses have no chain
+            return
+        new_key = pending.chain.extended({"role": "assistant", "content": reply})
         puts = [(new_key, Entry(route.context_id, "live", now, ttl, pending.claimed_key), expire)]
         deletes: list[bytes] = []
         if pending.claimed_key is not None:

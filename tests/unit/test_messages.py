@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from ark_context import ArkInputError, ArkUnsupportedError, validate_conversation, wire_message
 from ark_context._messages import (
+    Chain,
     digest_chain,
-    extend_digest,
     key_fingerprint,
     namespace_digest,
     trailing_turn_start,
@@ -74,10 +74,18 @@ def test_namespace_separates_tenants_and_settings():
     assert key_fingerprint("secret-key").hex() not in "secret-key"
 
 
-def test_extend_digest_matches_chain():
-    msgs = [wire_message("system", "s"), wire_message("user", "u"), wire_message("assistant", "a")]
-    chain = digest_chain(NS, msgs)
-    assert extend_digest(chain[1], msgs[2]) == chain[2]
+def test_running_chain_matches_digest_chain():
+    msgs = [
+        wire_message("system", "s"),
+        wire_message("user", "u" * 300),
+        wire_message("assistant", "a"),
+    ]
+    full = digest_chain(NS, msgs)
+    c = Chain(NS)
+    assert c.feed(msgs[:2], positions=[1]) == [full[1]]
+    assert c.digest() == full[1]
+    assert c.extended(msgs[2]) == full[2] and c.digest() == full[1]
+    assert Chain(NS).feed(msgs, positions=[0, 2]) == [full[0], full[2]]
 
 
 @pytest.mark.parametrize(
