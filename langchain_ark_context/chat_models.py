@@ -365,8 +365,9 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
     ) -> tuple[list[WireMessage], dict[str, Any]]:
         """Wire messages and request fields for one call (what the router sends).
 
-        ``model``, ``stream`` and ``stream_usage`` are call options, not request fields."""
-        for option in ("model", "stream", "stream_usage"):
+        ``model``, ``stream``, ``stream_usage`` and ``request_id`` (sent as the
+        ``X-Client-Request-Id`` header) are call options, not request fields."""
+        for option in ("model", "stream", "stream_usage", "request_id"):
             kwargs.pop(option, None)
         wire = _to_wire_messages(messages)
         params = self.ark_sampling_params(stop, **kwargs)
@@ -396,7 +397,7 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
         model = kwargs.get("model") or self.model
         try:
             wire, params = self._get_request_payload(messages, stop, **kwargs)
-            rc = self._router(model).chat(wire, params)
+            rc = self._router(model).chat(wire, params, request_id=kwargs.get("request_id"))
         except ArkError as err:
             _reraise(err)
         return _chat_result(rc, model)
@@ -411,7 +412,8 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
         model = kwargs.get("model") or self.model
         try:
             wire, params = self._get_request_payload(messages, stop, **kwargs)
-            rc = await self._router(model).achat(wire, params)
+            rid = kwargs.get("request_id")
+            rc = await self._router(model).achat(wire, params, request_id=rid)
         except ArkError as err:
             _reraise(err)
         return _chat_result(rc, model)
@@ -430,7 +432,9 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
         mapper = _ChunkMapper(model)
         try:
             wire, params = self._get_request_payload(messages, stop, **kwargs)
-            with self._router(model).stream(wire, params, include_usage=include_usage) as s:
+            router = self._router(model)
+            rid = kwargs.get("request_id")
+            with router.stream(wire, params, include_usage=include_usage, request_id=rid) as s:
                 for raw in s:
                     gen = mapper.map(raw)
                     if gen is not None:
@@ -460,7 +464,10 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
         try:
             wire, params = self._get_request_payload(messages, stop, **kwargs)
             router = self._router(model)
-            async with router.astream(wire, params, include_usage=include_usage) as s:
+            rid = kwargs.get("request_id")
+            async with router.astream(
+                wire, params, include_usage=include_usage, request_id=rid
+            ) as s:
                 async for raw in s:
                     gen = mapper.map(raw)
                     if gen is not None:

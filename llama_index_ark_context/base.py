@@ -233,23 +233,26 @@ class ArkContextLLM(ArkContextParams, LLM):
     # -- undecorated implementations ---------------------------------------------------
 
     def _chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        rid = kwargs.pop("request_id", None)  # sent as X-Client-Request-Id
         wire, params = self._request(messages, kwargs)
-        return to_chat_response(self.ark_router().chat(wire, params))
+        return to_chat_response(self.ark_router().chat(wire, params, request_id=rid))
 
     async def _achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
+        rid = kwargs.pop("request_id", None)
         wire, params = self._request(messages, kwargs)
-        return to_chat_response(await self.ark_router().achat(wire, params))
+        return to_chat_response(await self.ark_router().achat(wire, params, request_id=rid))
 
     def _stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         # Validate and build the router now, so bad input fails at the call, not at the
         # first next(); the request itself starts when the caller iterates.
+        rid = kwargs.pop("request_id", None)
         wire, params = self._request(messages, kwargs)
         router = self.ark_router()
         include_usage = self.stream_usage
 
         def gen() -> Generator[ChatResponse, None, None]:
             text = ""
-            with router.stream(wire, params, include_usage=include_usage) as stream:
+            with router.stream(wire, params, include_usage=include_usage, request_id=rid) as stream:
                 route_meta: dict[str, Any] | None = None
                 for chunk in stream:
                     if route_meta is None:
@@ -262,13 +265,16 @@ class ArkContextLLM(ArkContextParams, LLM):
     async def _astream_chat(
         self, messages: Sequence[ChatMessage], **kwargs: Any
     ) -> ChatResponseAsyncGen:
+        rid = kwargs.pop("request_id", None)
         wire, params = self._request(messages, kwargs)
         router = self.ark_router()
         include_usage = self.stream_usage
 
         async def gen() -> AsyncGenerator[ChatResponse, None]:
             text = ""
-            async with router.astream(wire, params, include_usage=include_usage) as stream:
+            async with router.astream(
+                wire, params, include_usage=include_usage, request_id=rid
+            ) as stream:
                 route_meta: dict[str, Any] | None = None
                 async for chunk in stream:
                     if route_meta is None:

@@ -477,26 +477,38 @@ class RouterDouble:
     def __init__(self) -> None:
         self.calls: list[tuple[str, list[dict[str, str]], dict[str, Any], Any]] = []
 
-    def chat(self, messages: list[dict[str, str]], params: dict[str, Any]) -> RoutedCompletion:
+    def chat(
+        self, messages: list[dict[str, str]], params: dict[str, Any], request_id: Any = None
+    ) -> RoutedCompletion:
         self.calls.append(("chat", messages, params, None))
         return routed(ARK_RESPONSE)
 
     async def achat(
-        self, messages: list[dict[str, str]], params: dict[str, Any]
+        self, messages: list[dict[str, str]], params: dict[str, Any], request_id: Any = None
     ) -> RoutedCompletion:
         self.calls.append(("achat", messages, params, None))
         return routed(ARK_RESPONSE)
 
     @contextmanager
     def stream(
-        self, messages: list[dict[str, str]], params: dict[str, Any], *, include_usage: bool
+        self,
+        messages: list[dict[str, str]],
+        params: dict[str, Any],
+        *,
+        include_usage: bool,
+        request_id: Any = None,
     ) -> Iterator[_Stream]:
         self.calls.append(("stream", messages, params, include_usage))
         yield _Stream(_chunks("Paris.", ARK_RESPONSE["usage"]))
 
     @asynccontextmanager
     async def astream(
-        self, messages: list[dict[str, str]], params: dict[str, Any], *, include_usage: bool
+        self,
+        messages: list[dict[str, str]],
+        params: dict[str, Any],
+        *,
+        include_usage: bool,
+        request_id: Any = None,
     ) -> AsyncIterator[_Stream]:
         self.calls.append(("astream", messages, params, include_usage))
         yield _Stream(_chunks("Paris.", ARK_RESPONSE["usage"]))
