@@ -28,7 +28,7 @@ from ._errors import (
 )
 from ._faults import Fault, FaultKind, normalize_path
 from ._responder import Responder, echo_responder
-from ._tokens import content_text, count_tokens, message_tokens, truncate_tokens
+from ._tokens import MESSAGE_OVERHEAD, content_text, count_tokens, message_tokens, truncate_tokens
 
 TTL_MIN = 3600
 TTL_MAX = 604800
@@ -68,6 +68,8 @@ class _Context:
     #: Droppable by truncation: the rest of the initial messages, then every appended turn.
     history: list[dict[str, Any]]
     history_tokens: list[int]
+    #: ``sum(history_tokens)``, kept current.
+    history_total: int
     initial_count: int
     created_at: float
     last_used: float
@@ -83,7 +85,7 @@ class _Context:
             "ttl": self.ttl,
             "truncation_strategy": copy.deepcopy(self.truncation),
             "messages": copy.deepcopy(self.pinned + self.history),
-            "tokens": self.pinned_tokens + sum(self.history_tokens),
+            "tokens": self.pinned_tokens + self.history_total,
             "initial_count": self.initial_count,
             "turns": self.turns,
             "dropped_messages": self.dropped,
@@ -106,6 +108,7 @@ class Turn:
     include_usage: bool
     ctx: _Context | None
     sent: list[dict[str, Any]]
+    sent_tokens: list[int]
     effective: list[dict[str, Any]]
     from_context: int
     prompt_tokens: int
@@ -441,7 +444,7 @@ class Emulator:
         if ctx.truncation is None or ctx.truncation["type"] != "last_history_tokens":
             return 0
         limit = ctx.truncation["last_history_tokens"]
-        total = sum(ctx.history_tokens)
+        total = ctx.history_total
         n = 0
         while n < len(ctx.history) and total > limit:
             total -= ctx.history_tokens[n]
@@ -449,6 +452,7 @@ class Emulator:
         if n:
             del ctx.history[:n]
             del ctx.history_tokens[:n]
+            ctx.history_total = total
             ctx.dropped += n
         return n
 
@@ -488,6 +492,7 @@ class Emulator:
                 pinned_tokens=sum(tokens[:k]),
                 history=messages[k:],
                 history_tokens=tokens[k:],
+                history_total=sum(tokens[k:]),
                 initial_count=len(messages),
                 created_at=now,
                 last_used=now,
@@ -591,10 +596,12 @@ class Emulator:
                     if ctx.busy:
                         raise context_busy()
                     dropped = self._roll(ctx, sum(sent_tokens))
-                context_part = ctx.pinned + ctx.history
-                cached = ctx.pinned_tokens + sum(ctx.history_tokens)
+                from_context = len(ctx.pinned) + len(ctx.history)
+                effective = ctx.pinned + ctx.history + sent
+                cached = ctx.pinned_tokens + ctx.history_total
             else:
-                context_part = []
+                from_context = 0
+                effective = list(sent)
                 cached = 0
             prompt_tokens = cached + sum(sent_tokens)
             if prompt_tokens > self.model_window:
@@ -607,13 +614,12 @@ class Emulator:
                 if ctx.mode == "session":
                     ctx.busy = True
                 ctx.last_used = now
-        effective = context_part + sent
         params = {k: v for k, v in body.items() if v is not None and k != "messages"}
         params["prompt_info"] = {
             "messages": len(effective),
             "tokens": prompt_tokens,
             "cached_tokens": cached,
-            "from_context": len(context_part),
+            "from_context": from_context,
             "context_id": context_id,
             "mode": None if ctx is None else ctx.mode,
             "path": path,
@@ -627,8 +633,9 @@ class Emulator:
             include_usage=include_usage,
             ctx=ctx,
             sent=sent,
+            sent_tokens=sent_tokens,
             effective=effective,
-            from_context=len(context_part),
+            from_context=from_context,
             prompt_tokens=prompt_tokens,
             cached_tokens=cached,
             budget=budget,
@@ -646,7 +653,7 @@ class Emulator:
         if tr is None or tr["type"] != "rolling_tokens" or not tr["rolling_tokens"]:
             return 0
         window, step = tr["max_window_tokens"], tr["rolling_window_tokens"]
-        total = ctx.pinned_tokens + sum(ctx.history_tokens) + incoming
+        total = ctx.pinned_tokens + ctx.history_total + incoming
         n = 0
         while total > window and n < len(ctx.history):
             freed = 0
@@ -657,6 +664,7 @@ class Emulator:
         if n:
             del ctx.history[:n]
             del ctx.history_tokens[:n]
+            ctx.history_total = total - incoming - ctx.pinned_tokens
             ctx.dropped += n
         return n
 
@@ -694,11 +702,13 @@ class Emulator:
         ctx = turn.ctx
         if ctx is not None and ctx.mode == "session":
             reply_msg = {"role": "assistant", "content": text}
+            reply_tokens = MESSAGE_OVERHEAD + completion_tokens
             with self._lock:
                 ctx.history.extend(turn.sent)
-                ctx.history_tokens.extend(message_tokens(m) for m in turn.sent)
+                ctx.history_tokens.extend(turn.sent_tokens)
                 ctx.history.append(reply_msg)
-                ctx.history_tokens.append(message_tokens(reply_msg))
+                ctx.history_tokens.append(reply_tokens)
+                ctx.history_total += sum(turn.sent_tokens) + reply_tokens
                 ctx.turns += 1
                 ctx.last_used = self.now()
                 turn.dropped += self._prune_last_history(ctx)

@@ -36,7 +36,10 @@ def test_message_overhead_matches_the_seed_example():
 
 
 def test_text_parts_are_counted():
-    msg = {"role": "user", "content": [{"type": "text", "text": "a b"}, {"type": "text", "text": "c"}]}
+    msg = {
+        "role": "user",
+        "content": [{"type": "text", "text": "a b"}, {"type": "text", "text": "c"}],
+    }
     assert message_tokens(msg) == MESSAGE_OVERHEAD + 3
 
 

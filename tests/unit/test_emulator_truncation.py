@@ -194,3 +194,37 @@ async def test_common_prefix_is_never_truncated_but_can_overflow():
         assert r.status_code == 400
         assert r.json()["error"]["code"] == "OutofContextError"
         assert emu.context(cid)["messages"] == [SYSTEM, user(0)]  # type: ignore[index]
+
+
+@pytest.mark.parametrize(
+    "strategy",
+    [
+        {"type": "last_history_tokens", "last_history_tokens": 37},
+        {"type": "rolling_tokens", "rolling_tokens": True, "max_window_tokens": 70,
+         "rolling_window_tokens": 15},
+        {"type": "rolling_tokens", "rolling_tokens": False, "max_window_tokens": 200},
+    ],
+)  # fmt: skip
+async def test_token_bookkeeping_stays_exact(
+    client: httpx.AsyncClient, emu: Emulator, strategy: dict[str, Any]
+):
+    import random
+
+    rng = random.Random(7)
+    seed = [SYSTEM, user(0, 3), {"role": "assistant", "content": "ok"}]
+    cid = await create(client, seed, strategy)
+    for n in range(1, 25):
+        await send(client, cid, user(n, rng.randint(1, 12)))
+        ctx = emu.context(cid)
+        assert ctx is not None
+        assert ctx["tokens"] == tokens(ctx["messages"])
+        assert ctx["messages"][0] == SYSTEM
+        rec = emu.completions()[-1]
+        assert rec["usage"]["prompt_tokens"] == tokens(rec["messages"])
+        assert rec["usage"]["prompt_tokens_details"]["cached_tokens"] == tokens(
+            rec["messages"][: rec["from_context"]]
+        )
+        if strategy["type"] == "last_history_tokens":
+            assert tokens(ctx["messages"][1:]) <= 37
+        elif strategy["rolling_tokens"]:
+            assert rec["usage"]["prompt_tokens"] <= 70
