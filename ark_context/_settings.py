@@ -35,6 +35,7 @@ __all__ = [
 
 DEFAULT_BASE_URL = "https://ark.cn-beijing.volces.com/api/v3"
 TTL_MIN, TTL_MAX = 3600, 604800
+_ROUTER_LOCK = threading.Lock()  # guards building routers; shared so models stay picklable
 SAMPLING_PARAMS = (
     "temperature",
     "top_p",
@@ -197,7 +198,6 @@ class ArkContextParams(BaseModel):
     """Optional ``httpx.AsyncClient`` to send async requests with."""
 
     _ark_router_cache: Any = PrivateAttr(default=None)
-    _ark_router_lock: Any = PrivateAttr(default_factory=threading.Lock)
 
     def __init__(self, /, **data: Any) -> None:
         try:
@@ -266,6 +266,13 @@ class ArkContextParams(BaseModel):
                 )
         return self
 
+    def __getstate__(self) -> dict[Any, Any]:
+        state = super().__getstate__()
+        private = state.get("__pydantic_private__")
+        if private and private.get("_ark_router_cache") is not None:
+            state["__pydantic_private__"] = {**private, "_ark_router_cache": None}
+        return state
+
     # -- what adapters call -------------------------------------------------
 
     def ark_secret(self) -> str:
@@ -319,7 +326,7 @@ class ArkContextParams(BaseModel):
             id(self.http_client),
             id(self.http_async_client),
         )
-        with self._ark_router_lock:
+        with _ROUTER_LOCK:
             cached = self._ark_router_cache
             if cached is not None and cached[0] == key:
                 return cached[1]

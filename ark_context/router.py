@@ -218,10 +218,14 @@ class ContextRouter:
             default_headers=settings.default_headers,
             http_client=settings.http_client,
             http_async_client=settings.http_async_client,
+            route_retries=min(1, settings.max_retries),
         )
 
     def __repr__(self) -> str:
         return f"ContextRouter(model={self.model!r}, mode={self.mode!r}, ttl={self.ttl})"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> ContextRouter:
+        return self  # shared, like its connection pools and store
 
     # -- clients (lazy) ----------------------------------------------------------------
 

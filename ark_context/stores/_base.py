@@ -121,3 +121,6 @@ class ContextStore(abc.ABC):
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections (optional)."""
+
+    def __deepcopy__(self, memo: dict[int, object]) -> ContextStore:
+        return self  # a store is shared state: copies of a model keep using the same one
