@@ -498,6 +498,8 @@ class Emulator:
                 last_used=now,
             )
             self._prune_last_history(ctx)
+            if len(self._contexts) % 1024 == 1023:
+                self._sweep()  # expired contexts otherwise linger until the next inspection
             self._contexts[ctx.id] = ctx
         out: dict[str, Any] = {"id": ctx.id, "model": model, "mode": mode, "ttl": ttl}
         if truncation is not None:

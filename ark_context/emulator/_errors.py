@@ -19,7 +19,14 @@ _TYPES = {
 
 
 class EmulatorError(ValueError):
-    """Bad input to an emulator method or admin endpoint (a usage error, not an API error)."""
+    """Bad input to an emulator method or admin endpoint (a usage error, not an API error).
+
+    >>> from ark_context.emulator import Emulator
+    >>> Emulator().advance_clock(-1)
+    Traceback (most recent call last):
+    ...
+    ark_context.emulator._errors.EmulatorError: advance_clock needs seconds >= 0, got -1
+    """
 
 
 class ApiError(Exception):

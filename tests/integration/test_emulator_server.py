@@ -209,3 +209,46 @@ def test_admin_over_http(client: httpx.Client, emu: Emulator):
     assert len(httpx.get(f"{root}/_emulator/contexts").json()["contexts"]) == 1
     assert httpx.post(f"{root}/_emulator/clock/advance", json={"seconds": 90000}).status_code == 200
     assert httpx.get(f"{root}/_emulator/contexts").json()["contexts"] == []
+
+
+def test_inspection_from_other_threads_while_serving(emu: Emulator):
+    """Requests on the server thread while other threads read and change emulator state."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def inspector() -> int:
+        n = 0
+        while not stop.is_set():
+            try:
+                emu.contexts()
+                emu.records()
+                emu.faults()
+                emu.advance_clock(0)
+                n += 1
+            except BaseException as e:  # pragma: no cover - reported below
+                errors.append(e)
+                return n
+        return n
+
+    def conversation(i: int) -> int:
+        with httpx.Client(base_url=emu.base_url or "", headers=AUTH, timeout=10) as c:
+            cid = create(c)
+            for j in range(25):
+                r = c.post("/context/chat/completions", json=chat_body(cid, f"{i}-{j}"))
+                assert r.status_code == 200, r.text
+            ctx = emu.context(cid)
+            assert ctx is not None
+            return int(ctx["turns"])
+
+    with ThreadPoolExecutor(6) as pool:
+        watchers = [pool.submit(inspector) for _ in range(2)]
+        talks = [pool.submit(conversation, i) for i in range(4)]
+        turns = [t.result(timeout=60) for t in talks]
+        stop.set()
+        reads = [w.result(timeout=10) for w in watchers]
+    assert not errors
+    assert turns == [25, 25, 25, 25]
+    assert all(n > 0 for n in reads)
+    assert len(emu.completions()) == 100

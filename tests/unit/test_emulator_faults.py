@@ -301,3 +301,20 @@ def test_fault_paths_are_normalized():
         Fault.from_dict({"kind": "drop", "bogus": 1})
     with pytest.raises(EmulatorError):
         Fault.from_dict({"path": "*"})
+
+
+@pytest.mark.parametrize("apply", [True, False])
+async def test_faults_on_streaming_requests(client: httpx.AsyncClient, emu: Emulator, apply: bool):
+    cid = await create(client)
+    emu.inject_fault("/context/chat/completions", "status", status=500, apply=apply)
+    r = await chat(client, cid, "x", stream=True)
+    assert r.status_code == 500
+    assert r.headers["content-type"].startswith("application/json")
+    assert r.json()["error"]["code"] == "InternalServiceError"
+    assert turns(emu, cid) == (1 if apply else 0)
+    emu.inject_fault("/context/chat/completions", "drop", apply=apply)
+    with pytest.raises(ConnectionResetError):
+        await chat(client, cid, "y", stream=True)
+    assert turns(emu, cid) == (2 if apply else 0)
+    assert emu.context(cid)["in_progress"] is False  # type: ignore[index]
+    assert [r["applied"] for r in emu.completions()] == [apply, apply]
