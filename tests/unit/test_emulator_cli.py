@@ -17,14 +17,6 @@ def test_emulator_defaults_bind_loopback():
     assert (args.host, args.port, args.api_key) == ("0.0.0.0", 9000, ["a", "b"])
 
 
-@pytest.mark.parametrize("command", ["demo", "chat"])
-def test_placeholders_say_not_yet_available(command: str, capsys: pytest.CaptureFixture[str]):
-    if cli.build_parser().parse_args([command]).handler.__name__ != "handler":
-        pytest.skip(f"`{command}` has been implemented")
-    assert cli.main([command]) == 1
-    assert "not yet available" in capsys.readouterr().err
-
-
 def test_no_command_prints_help(capsys: pytest.CaptureFixture[str]):
     assert cli.main([]) == 2
     assert "emulator" in capsys.readouterr().out
