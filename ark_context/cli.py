@@ -1,4 +1,4 @@
-"""The ``ark-context`` command line: ``emulator`` (plus ``demo`` and ``chat``, added later).
+"""The ``ark-context`` command line: ``emulator``, ``demo`` and ``chat``.
 
 >>> from ark_context.cli import build_parser
 >>> build_parser().parse_args(["emulator", "--port", "0"]).port
@@ -46,12 +46,58 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
     return 0
 
 
-def _not_yet(name: str) -> Handler:
-    def handler(args: argparse.Namespace) -> int:
-        print(f"ark-context {name}: not yet available", file=sys.stderr)
-        return 1
+def _app_missing(command: str, err: ImportError) -> int:
+    print(
+        f"ark-context {command} needs the adapters and rich: pip install 'ark-context[all]' "
+        f"({err})",
+        file=sys.stderr,
+    )
+    return 2
 
-    return handler
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    try:
+        from .app.demo import run_demo
+
+        return run_demo(
+            model=args.model, force_emulator=args.emulator, chunk_delay=args.chunk_delay
+        )
+    except ImportError as e:  # pragma: no cover - depends on the installed extras
+        return _app_missing("demo", e)
+
+
+def _cmd_chat(args: argparse.Namespace) -> int:
+    try:
+        from .app.chat import run_chat
+
+        return run_chat(
+            model=args.model,
+            force_emulator=args.emulator,
+            system=args.system,
+            chunk_delay=args.chunk_delay,
+        )
+    except ImportError as e:  # pragma: no cover - depends on the installed extras
+        return _app_missing("chat", e)
+
+
+def _add_backend_options(p: argparse.ArgumentParser, chunk_delay: float) -> None:
+    p.add_argument(
+        "--model",
+        metavar="EP",
+        help="Ark endpoint id (ep-...); with ARK_API_KEY set, talk to the real service "
+        "(default: ARK_MODEL)",
+    )
+    p.add_argument(
+        "--emulator",
+        action="store_true",
+        help="use the in-process emulator even when ARK_API_KEY and a model are set",
+    )
+    p.add_argument(
+        "--chunk-delay",
+        type=float,
+        default=chunk_delay,
+        help=f"emulator: seconds between streamed tokens (default {chunk_delay})",
+    )
 
 
 def _add_emulator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -82,15 +128,34 @@ def _add_emulator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 
 
 def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    # Placeholder: the demo helper replaces this with the real `demo` subcommand.
-    p = sub.add_parser("demo", help="run the offline demo (not yet available)")
-    p.set_defaults(handler=_not_yet("demo"))
+    p = sub.add_parser(
+        "demo",
+        help="see cache savings: a LangChain chat and a LlamaIndex query engine",
+        description="Run a six-turn ChatArkContext chat (session mode) and two LlamaIndex "
+        "queries (common_prefix mode), then show per-turn cached tokens and the cost "
+        "against resending the full history. Uses an in-process emulator unless "
+        "ARK_API_KEY is set and an endpoint id is given (--model ep-... or ARK_MODEL).",
+    )
+    _add_backend_options(p, chunk_delay=0.01)
+    p.set_defaults(handler=_cmd_demo)
 
 
 def _add_chat(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    # Placeholder: the chat helper replaces this with the real `chat` subcommand.
-    p = sub.add_parser("chat", help="chat through the router (not yet available)")
-    p.set_defaults(handler=_not_yet("chat"))
+    p = sub.add_parser(
+        "chat",
+        help="chat in session mode and see cache statistics after every turn",
+        description="An interactive chat through ChatArkContext (session mode). Reads one "
+        "message per line from stdin (typed or piped); /quit or end of input exits. Uses an "
+        "in-process emulator unless ARK_API_KEY is set and an endpoint id is given.",
+    )
+    _add_backend_options(p, chunk_delay=0.02)
+    p.add_argument(
+        "--system",
+        default=None,
+        help="system prompt (default: a short assistant prompt; '' for none, then turn 1 "
+        "goes through plain /chat/completions)",
+    )
+    p.set_defaults(handler=_cmd_chat)
 
 
 #: Subcommand registrars, in help order. Add new subcommands here.
