@@ -13,9 +13,19 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._exceptions import ArkConfigError
+from .._exceptions import (
+    ArkAuthenticationError,
+    ArkConfigError,
+    ArkConnectionError,
+    ArkContextBusyError,
+    ArkContextOverflowError,
+    ArkError,
+    ArkNotFoundError,
+    ArkPermissionError,
+    ArkProtocolError,
+)
 
-__all__ = ["EMULATOR_MODEL", "Backend", "open_backend"]
+__all__ = ["EMULATOR_MODEL", "Backend", "error_hint", "is_fatal", "open_backend"]
 
 #: The endpoint id used against the emulator (any ``ep-...`` string works there).
 EMULATOR_MODEL = "ep-demo"
@@ -104,3 +114,36 @@ def open_backend(
             emulator=emu,
             note=note,
         )
+
+
+def error_hint(err: ArkError) -> str | None:
+    """What to check for an error that stops the demo or the chat (None: the message says it).
+
+    >>> error_hint(ArkConfigError("x")) is None
+    True
+    """
+    if isinstance(err, ArkAuthenticationError):
+        return "Check ARK_API_KEY: it must be an API key of the account that owns the endpoint."
+    if isinstance(err, ArkNotFoundError):
+        return (
+            "Check --model / ARK_MODEL: it must be an endpoint id (ep-...) of a model that "
+            "supports the Context API (e.g. doubao-1.5-pro-32k)."
+        )
+    if isinstance(err, ArkProtocolError):
+        return "Check ARK_BASE_URL: the server did not answer like the Ark API."
+    if isinstance(err, ArkConnectionError):
+        return "Check ARK_BASE_URL and the network."
+    if isinstance(err, ArkContextOverflowError):
+        return "The conversation is longer than the model's window: start a new one."
+    return None
+
+
+def is_fatal(err: ArkError) -> bool:
+    """Errors that the next turn would hit again: configuration, key, endpoint, server kind."""
+    if isinstance(err, ArkContextBusyError):
+        return False
+    return isinstance(
+        err,
+        (ArkConfigError, ArkAuthenticationError, ArkPermissionError, ArkNotFoundError,
+         ArkProtocolError),
+    )  # fmt: skip

@@ -17,9 +17,9 @@ from collections.abc import Mapping
 from typing import IO, Any
 
 from .._exceptions import ArkError
-from .backend import open_backend
+from .backend import is_fatal, open_backend
 from .costs import Totals, TurnStats
-from .render import make_console, print_totals, turn_line, turn_table
+from .render import make_console, print_error, print_totals, turn_line, turn_table
 from .streaming import stream_turn
 
 __all__ = ["DEFAULT_SYSTEM_PROMPT", "run_chat"]
@@ -105,7 +105,7 @@ def run_chat(
                 turns.append(t)
                 con.print(f"  [dim]{turn_line(t)}[/]")
     except ArkError as err:
-        con.print(Text.assemble(("error: ", "bold red"), f"{type(err).__name__}: {err}"))
+        print_error(con, err)
         return 1
     except KeyboardInterrupt:
         con.print()
@@ -125,5 +125,7 @@ def _turn(con: Any, llm: Any, history: list[Any], n: int) -> tuple[str, TurnStat
     try:
         return stream_turn(con, llm, history, n)
     except ArkError as err:
-        con.print(Text.assemble(("error: ", "bold red"), f"{type(err).__name__}: {err}"))
+        if is_fatal(err):
+            raise
+        print_error(con, err)
         return None

@@ -20,7 +20,7 @@ from typing import Any
 from .._exceptions import ArkError
 from .backend import Backend, open_backend
 from .costs import Totals, TurnStats
-from .render import make_console, print_totals, turn_line, turn_table
+from .render import make_console, print_error, print_totals, turn_line, turn_table
 from .script import (
     CHAT_TURNS,
     DOCUMENTS,
@@ -66,7 +66,7 @@ def run_demo(
             chat = _langchain_part(con, backend)
             queries = _llama_index_part(con, backend)
     except ArkError as err:
-        con.print(Text.assemble(("error: ", "bold red"), f"{type(err).__name__}: {err}"))
+        print_error(con, err)
         return 1
     both = Totals.of([*chat, *queries])
     con.print(

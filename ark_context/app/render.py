@@ -10,7 +10,7 @@ from typing import IO, Any
 
 from .costs import PRICE_CACHED_INPUT, PRICE_INPUT, PRICE_MODEL, Totals, TurnStats
 
-__all__ = ["make_console", "print_totals", "turn_line", "turn_table"]
+__all__ = ["make_console", "print_error", "print_totals", "turn_line", "turn_table"]
 
 #: Width used when the output is not a terminal (pipes, CI logs), so tables do not wrap.
 PIPE_WIDTH = 110
@@ -24,6 +24,19 @@ def make_console(file: IO[str] | None = None) -> Any:
     if not console.is_terminal:
         console = Console(file=file, highlight=False, width=PIPE_WIDTH)
     return console
+
+
+def print_error(console: Any, err: BaseException) -> None:
+    """``error: <class>: <message>``, plus what to check when the class says it."""
+    from rich.text import Text
+
+    from .._exceptions import ArkError
+    from .backend import error_hint
+
+    console.print(Text.assemble(("error: ", "bold red"), f"{type(err).__name__}: {err}"))
+    hint = error_hint(err) if isinstance(err, ArkError) else None
+    if hint:
+        console.print(Text(f"       {hint}", "yellow"))
 
 
 def turn_line(t: TurnStats, *, label: str = "turn") -> str:
