@@ -5,7 +5,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: test demo bench lint typecheck unit system-deps install clean
+.PHONY: test demo chat notebooks bench lint typecheck unit system-deps install clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -29,12 +29,23 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# Notebooks run offline in `make test` (ARK_* unset: the in-process emulator);
+# `make notebooks` uses the real service when ARK_API_KEY and ARK_MODEL are set.
+NBMAKE := $(BIN)/python -m pytest -q -p no:cacheprovider --nbmake notebooks/
+
 test: install system-deps lint typecheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider
+	env -u ARK_API_KEY -u ARK_MODEL -u ARK_BASE_URL $(NBMAKE)
 	$(BIN)/python -m benchmarks --smoke
 
 demo: install
-	$(BIN)/ark-context demo
+	$(BIN)/ark-context demo $(if $(MODEL),--model $(MODEL))
+
+chat: install
+	$(BIN)/ark-context chat $(if $(MODEL),--model $(MODEL))
+
+notebooks: install
+	$(NBMAKE)
 
 bench: install system-deps
 	$(BIN)/python -m benchmarks
