@@ -254,6 +254,8 @@ def _parse(response: httpx.Response, model: type[_M], context_call: bool, size: 
         raise error_from_payload(
             extra["error"], status=0, context_call=context_call, response=response
         )
+    if model is ChatCompletion and "choices" not in obj.model_fields_set:
+        raise _bad_success(response, context_call)  # some other JSON: not a completion
     obj._request_bytes = size
     return obj
 
