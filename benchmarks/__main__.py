@@ -266,15 +266,19 @@ def render(
         f"{len(targeted)} with a target: {verdicts.count(True)} met, "
         f"{verdicts.count(False)} not met, {verdicts.count(None)} not judged."
     )
-    missed = [r for r, v in zip(targeted, verdicts, strict=True) if v is False]
-    if missed:
-        lines += ["", "Targets not met:", ""]
+    if targeted:
         lines += [
-            f"- {r['section']} / {r['name']}: {fmt_num(r['value'])} {r['unit']}"
-            + (f" ({fmt_ratio(r['ratio'])})" if r.get("ratio") is not None else "")
-            + f", target `{r['target']}`"
-            for r in missed
+            "",
+            "| section | figure | value | ratio | target | met? |",
+            "|---|---|---:|---:|---|---|",
         ]
+        for r, v in zip(targeted, verdicts, strict=True):
+            met = {True: "yes", False: "**NO**", None: "n/a"}[v]
+            lines.append(
+                f"| {_cell(r['section'])} | {_cell(r['name'])} | {fmt_num(r['value'])} "
+                f"{_cell(r['unit'])} | {fmt_ratio(r.get('ratio'))} | `{_cell(r['target'])}` | "
+                f"{met} |"
+            )
     if failures:
         lines += ["", f"**{len(failures)} module(s) failed**; see [Failures](#failures)."]
 

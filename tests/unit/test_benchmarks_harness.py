@@ -122,6 +122,7 @@ def test_render_marks_unmet_targets_and_failures() -> None:
     assert "| errors | 0 | errors |  |  | `== 0` | yes |" in text
     assert "a\\|b" in text  # a pipe in a note does not break the table
     assert "1 not met" in text and "## Failures" in text and "boom" in text
+    assert "| Speed | ours | 2 us | 2x | `<= 1.3x` | **NO** |" in text
     for heading in ("## Machine", "## Package versions", "| httpx |", "| uvicorn |"):
         assert heading in text
 
