@@ -60,7 +60,7 @@ def turn_table(title: str, turns: Sequence[TurnStats], *, label: str = "Turn") -
     table.add_column("Sent bytes", justify="right")
     table.add_column("Full resend ≈", justify="right")
     table.add_column("Latency", justify="right")
-    table.add_column("Context")
+    table.add_column("Context", no_wrap=True)
     for t in turns:
         table.add_row(
             str(t.turn),

@@ -82,8 +82,16 @@ def _check_chat_turns(turns: list[dict[str, int | str]], count: int) -> None:
         assert int(cur["cached"]) > int(prev["prompt"])
 
 
-def test_demo_offline_shows_cached_tokens_from_turn_2() -> None:
-    proc = _run(["demo", "--chunk-delay", "0"])
+@pytest.fixture(scope="module")
+def offline_demo() -> subprocess.CompletedProcess[str]:
+    """`ark-context demo` with no ARK_* variables (run once for this module)."""
+    return _run(["demo", "--chunk-delay", "0"])
+
+
+def test_demo_offline_shows_cached_tokens_from_turn_2(
+    offline_demo: subprocess.CompletedProcess[str],
+) -> None:
+    proc = offline_demo
     out = proc.stdout
     assert proc.returncode == 0, out + proc.stderr
     assert "local Ark emulator" in out
@@ -102,6 +110,25 @@ def test_demo_offline_shows_cached_tokens_from_turn_2() -> None:
     # the scripted replies were streamed
     assert CHAT_TURNS[-1][1] in out
     assert QUESTIONS[0][1] in out
+
+
+def test_readme_quotes_the_demo_output(offline_demo: subprocess.CompletedProcess[str]) -> None:
+    """The excerpt in README's quick start is what `make demo` prints (emulator token counts
+    are deterministic; latencies are not compared)."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    excerpt = readme.split("## Quick start", 1)[1].split("```text", 1)[1].split("```", 1)[0]
+    quoted = [r for r in _table_rows(excerpt) if r[0].isdigit()]
+    assert len(quoted) >= 3
+    proc = offline_demo
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    actual = {
+        (str(t["n"]), f"{int(t['prompt']):,}", f"{int(t['cached']):,}")
+        for t in _lines(proc.stdout, "turn")
+    }
+    for row in quoted:
+        assert (row[0], row[1], row[2]) in actual, f"README row {row} is not what the demo prints"
+    savings = next(line for line in excerpt.splitlines() if line.startswith("Savings:"))
+    assert savings.strip() in " ".join(proc.stdout.split()), "README savings line is stale"
 
 
 def test_demo_with_key_and_model_uses_the_configured_service() -> None:
