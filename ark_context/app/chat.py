@@ -28,6 +28,8 @@ DEFAULT_SYSTEM_PROMPT = (
     "You are a helpful, concise assistant. Answer in a few sentences unless asked for more. "
     "Remember what the user told you earlier in this conversation."
 )
+#: The shortest ttl Ark allows: a chat's context stops costing storage an hour after its last use.
+TTL = 3600
 HELP = "commands: /stats (table so far), /help, /quit (or end of input)"
 
 
@@ -78,7 +80,7 @@ def run_chat(
             con.print(f"[dim]session mode; {HELP}[/]")
             if backend.is_emulator:
                 con.print("[dim]The emulator's replies echo what the model saw.[/]")
-            llm = ChatArkContext(**backend.settings(), mode="session")
+            llm = ChatArkContext(**backend.settings(), mode="session", ttl=TTL)
             history: list[BaseMessage] = [SystemMessage(prompt)] if prompt else []
             while True:
                 line = _read_line(source, con, interactive)

@@ -20,7 +20,7 @@ from typing import Any
 from .._exceptions import ArkError
 from .backend import Backend, open_backend
 from .costs import Totals, TurnStats
-from .render import make_console, print_error, print_totals, turn_line, turn_table
+from .render import make_console, pct_less, print_error, print_totals, turn_line, turn_table
 from .script import (
     CHAT_TURNS,
     DOCUMENTS,
@@ -36,6 +36,8 @@ __all__ = ["run_demo"]
 
 #: Reply cap, so that the demo stays short on the real service too.
 MAX_TOKENS = 300
+#: The shortest ttl Ark allows: the demo's contexts stop costing storage after an hour.
+TTL = 3600
 
 
 def run_demo(
@@ -68,12 +70,15 @@ def run_demo(
     except ArkError as err:
         print_error(con, err)
         return 1
+    except KeyboardInterrupt:
+        con.print("\ninterrupted")
+        return 130
     both = Totals.of([*chat, *queries])
     con.print(
         f"\n[bold]Both parts:[/] {both.prompt_tokens:,} prompt tokens, "
         f"{both.cached_tokens:,} served from the cache ({both.hit_pct:.0f}%); input cost "
         f"{both.cost:.6f} CNY instead of {both.baseline_cost:.6f} CNY "
-        f"({both.savings_pct:.0f}% less)."
+        f"({pct_less(both.cost, both.baseline_cost)})."
     )
     con.print(
         "Next: [bold]make test[/], [bold]ark-context chat[/] (type, see the cache work), "
@@ -96,7 +101,7 @@ def _langchain_part(con: Any, backend: Backend) -> list[TurnStats]:
         "A trip-planning chat with a long system prompt. The history is passed in full every "
         "turn, as usual; the router sends only the new turn and the context holds the rest.\n"
     )
-    llm = ChatArkContext(**backend.settings(), mode="session", max_tokens=MAX_TOKENS)
+    llm = ChatArkContext(**backend.settings(), mode="session", max_tokens=MAX_TOKENS, ttl=TTL)
     history: list[BaseMessage] = [SystemMessage(SYSTEM_PROMPT)]
     turns: list[TurnStats] = []
     for n, (question, _) in enumerate(CHAT_TURNS, 1):
@@ -132,7 +137,9 @@ def _llama_index_part(con: Any, backend: Backend) -> list[TurnStats]:
 
         from llama_index_ark_context import ArkContextLLM
 
-        llm = ArkContextLLM(**backend.settings(), mode="common_prefix", max_tokens=MAX_TOKENS)
+        llm = ArkContextLLM(
+            **backend.settings(), mode="common_prefix", max_tokens=MAX_TOKENS, ttl=TTL
+        )
         index = VectorStoreIndex.from_documents(
             [Document(text=text) for text in DOCUMENTS], embed_model=MockEmbedding(embed_dim=16)
         )

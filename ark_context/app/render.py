@@ -10,7 +10,7 @@ from typing import IO, Any
 
 from .costs import PRICE_CACHED_INPUT, PRICE_INPUT, PRICE_MODEL, Totals, TurnStats
 
-__all__ = ["make_console", "print_error", "print_totals", "turn_line", "turn_table"]
+__all__ = ["make_console", "pct_less", "print_error", "print_totals", "turn_line", "turn_table"]
 
 #: Width used when the output is not a terminal (pipes, CI logs), so tables do not wrap.
 PIPE_WIDTH = 110
@@ -75,7 +75,12 @@ def turn_table(title: str, turns: Sequence[TurnStats], *, label: str = "Turn") -
     return table
 
 
-def _pct_less(ours: float, base: float) -> str:
+def pct_less(ours: float, base: float) -> str:
+    """``"68% less"`` / ``"5% more"`` for ``ours`` against ``base``; ``"-"`` without a base.
+
+    >>> pct_less(32, 100), pct_less(105, 100), pct_less(1, 0)
+    ('68% less', '5% more', '-')
+    """
     if not base:
         return "-"
     change = 100.0 * (base - ours) / base
@@ -116,8 +121,8 @@ def print_totals(console: Any, totals: Totals) -> None:
     )
     console.print(table)
     console.print(
-        f"[bold]Savings:[/] input cost {_pct_less(totals.cost, totals.baseline_cost)}, "
-        f"request bytes {_pct_less(totals.request_bytes, totals.resend_bytes)}; "
+        f"[bold]Savings:[/] input cost {pct_less(totals.cost, totals.baseline_cost)}, "
+        f"request bytes {pct_less(totals.request_bytes, totals.resend_bytes)}; "
         f"{totals.hit_pct:.0f}% of all prompt tokens came from the cache. "
         f"(Full-price tokens with contexts: {totals.uncached_tokens:,} uncached + "
         f"{totals.create_tokens:,} to create contexts. Output tokens cost the same both ways; "

@@ -33,7 +33,7 @@ def resend_bytes(model: str, messages: Sequence[Mapping[str, Any]], **params: An
     """Size of the JSON body a plain ``/chat/completions`` call with the whole history sends.
 
     >>> resend_bytes("ep-1", [{"role": "user", "content": "hi"}])
-    56
+    60
     """
     body = {"model": model, "messages": list(messages), **params}
     return len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())

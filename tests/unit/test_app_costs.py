@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import doctest
+import importlib
 import subprocess
 import sys
 
@@ -124,3 +126,12 @@ def test_importing_the_app_layer_imports_no_framework() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["costs", "render", "backend", "streaming", "script"],
+)
+def test_app_doctests(module: str) -> None:
+    result = doctest.testmod(importlib.import_module(f"ark_context.app.{module}"))
+    assert result.failed == 0 and result.attempted > 0
