@@ -122,9 +122,9 @@ class ArkAPIError(ArkError):
         body: Any = None,
     ) -> None:
         self.status_code = status_code
-        self.code = code
-        self.param = param
-        self.type = type
+        self.code = redact(code) if code else code  # servers echo request values here too
+        self.param = redact(param) if param else param
+        self.type = redact(type) if type else type
         self.request_id = request_id
         self.retry_after = retry_after
         self.response = response
