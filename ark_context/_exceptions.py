@@ -53,6 +53,26 @@ def redact(text: str) -> str:
     return text
 
 
+def _scrubbed(response: httpx.Response | None) -> httpx.Response | None:
+    """``response``, or a copy whose body has every registered secret redacted when the
+    server echoed one (frameworks copy ``error.response.json()`` into traces)."""
+    if response is None or not _SECRETS:
+        return response
+    try:
+        content = response.content
+    except httpx.ResponseNotRead:  # a stream: its body is not kept on the error
+        return response
+    text = content.decode("utf-8", "replace")
+    clean = redact(text)
+    if clean == text:
+        return response
+    skip = ("content-length", "content-encoding", "transfer-encoding")
+    headers = [(k, v) for k, v in response.headers.items() if k.lower() not in skip]
+    copy = httpx.Response(response.status_code, headers=headers, content=clean.encode())
+    copy.request = response.request
+    return copy
+
+
 def is_context_gone_message(message: str) -> bool:
     """True when a server message says the context is unknown or expired."""
     return bool(_CONTEXT_GONE_RE.search(message or ""))
@@ -83,7 +103,7 @@ class ArkProtocolError(ArkError):
 
     def __init__(self, message: str, *, response: httpx.Response | None = None) -> None:
         super().__init__(message)
-        self.response = response
+        self.response = _scrubbed(response)
 
 
 class ArkStreamError(ArkProtocolError):
@@ -127,7 +147,7 @@ class ArkAPIError(ArkError):
         self.type = redact(type) if type else type
         self.request_id = request_id
         self.retry_after = retry_after
-        self.response = response
+        self.response = _scrubbed(response)
         self.body = body
         head = f"Ark API error {status_code}"
         if code:
@@ -162,6 +182,10 @@ class ArkContextOverflowError(ArkBadRequestError):
 
 class ArkAuthenticationError(ArkAPIError):
     """401: the API key is wrong (setting: ``api_key`` / ``ARK_API_KEY``)."""
+
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        hint = "check api_key / the ARK_API_KEY environment variable"
+        super().__init__(f"{message} ({hint})" if hint not in message else message, **kwargs)
 
 
 class ArkPermissionError(ArkAPIError):

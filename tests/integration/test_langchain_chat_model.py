@@ -305,8 +305,8 @@ def test_usage_callback_matches_the_emulator(emu: Emulator) -> None:
 def test_errors_surface_as_langchain_types(emu: Emulator) -> None:
     llm = make(emu, max_retries=0)
     history = [SystemMessage("Errors."), HumanMessage("Hi")]
-    # The router retries a 429 once on its own; Retry-After: 0 keeps the test from sleeping.
-    emu.inject_fault("/context/chat/completions", "status", status=429, times=2, retry_after=0)
+    # max_retries=0: neither the client nor the router retries, so one 429 reaches the caller.
+    emu.inject_fault("/context/chat/completions", "status", status=429, retry_after=0)
     with pytest.raises(ModelRateLimitError) as info:
         llm.invoke(history)
     assert isinstance(info.value, ArkRateLimitError)
