@@ -27,13 +27,12 @@ What the router relies on:
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
 import time
 import weakref
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 from pydantic import ValidationError
@@ -61,6 +60,9 @@ from ._transport import (
     shared_async_client,
     shared_client,
 )
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -815,6 +817,8 @@ class ArkContextClient:
 
 
 async def _async_sleep(seconds: float) -> None:
+    import asyncio  # on first use: sync-only programs never load asyncio
+
     await asyncio.sleep(seconds)
 
 
@@ -870,6 +874,8 @@ class AsyncArkContextClient:
     def _client(self) -> httpx.AsyncClient:
         if self._injected is not None:
             return self._injected
+        import asyncio
+
         loop = asyncio.get_running_loop()
         ref = self._loop
         http = self._http

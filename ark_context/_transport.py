@@ -13,16 +13,18 @@ True
 
 from __future__ import annotations
 
-import asyncio
 import threading
 import weakref
 from collections.abc import Hashable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from pydantic_core import to_json
 
 from ._exceptions import ArkInputError
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = [
     "close_shared_pools",
@@ -65,6 +67,8 @@ def shared_client(key: tuple[Any, ...]) -> httpx.Client:
 
 def shared_async_client(key: tuple[Any, ...]) -> httpx.AsyncClient:
     """The ``httpx.AsyncClient`` for ``key`` on the running event loop."""
+    import asyncio
+
     loop = asyncio.get_running_loop()
     with _lock:
         pools = _async_pools.get(loop)

@@ -17,7 +17,6 @@ reads and writes, HTTP calls, sleeps); a sync and an async driver execute them. 
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import random
 import threading
@@ -25,7 +24,7 @@ import time
 import weakref
 from collections.abc import AsyncIterator, Callable, Generator, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from ._client import ArkContextClient, AsyncArkContextClient
 from ._exceptions import (
@@ -48,6 +47,9 @@ from ._models import ChatCompletionChunk, ContextInfo, Usage
 from ._route_types import MissReason, Outcome, RoutedCompletion, RouteInfo
 from ._settings import check_truncation, check_ttl
 from .stores import ContextStore, Entry, default_store
+
+if TYPE_CHECKING:
+    import asyncio
 
 __all__ = ["AsyncRoutedStream", "ContextRouter", "RoutedStream"]
 
@@ -159,7 +161,7 @@ class ContextRouter:
         expiry_margin: float = 120.0,
         route_retries: int = 1,
         sleep: Callable[[float], None] = time.sleep,
-        async_sleep: Callable[[float], Any] = asyncio.sleep,
+        async_sleep: Callable[[float], Any] | None = None,
     ) -> None:
         if mode not in ("session", "common_prefix"):
             raise ArkInputError(f"mode must be 'session' or 'common_prefix'; got {mode!r}.")
@@ -175,7 +177,7 @@ class ContextRouter:
         self.expiry_margin = min(expiry_margin, self.ttl / 4)
         self.route_retries = route_retries
         self._sleep = sleep
-        self._async_sleep = async_sleep
+        self._async_sleep = async_sleep or _asyncio_sleep
         self._namespace = namespace_digest(
             base_url=base_url,
             model=model,
@@ -631,6 +633,8 @@ class ContextRouter:
         return result
 
     async def _acreate_shared(self, op: _CreateShared, ctx: _CallCtx) -> tuple[Entry, int | None]:
+        import asyncio
+
         loop = asyncio.get_running_loop()
         inflight = self._shared_futures.setdefault(loop, {})
         fut = inflight.get(op.key)
@@ -869,6 +873,12 @@ def _marker(entry: Entry, state: str) -> Entry:
 
 def _entry_for(info: ContextInfo, ttl: int, now: float) -> Entry:
     return Entry(info.id, "live", now, info.ttl or ttl)
+
+
+async def _asyncio_sleep(seconds: float) -> None:
+    import asyncio  # imported on first use: sync-only programs never load asyncio
+
+    await asyncio.sleep(seconds)
 
 
 def _billed(info: ContextInfo) -> int:
