@@ -15,8 +15,10 @@ import traceback
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 import respx
+from langchain_core.language_models.chat_models import _generate_response_from_error
 from langchain_core.load import dumpd, dumps
 from langchain_core.messages import HumanMessage, SystemMessage
 from llama_index.core.base.llms.types import ChatMessage
@@ -257,5 +259,19 @@ def test_errors_never_show_the_key_even_when_echoed(
     assert route.call_count >= 1  # the server really answered with the key in it
     err = info.value
     assert_clean(full_traceback(err), f"the traceback of {type(err).__name__}")
+    # The raw answer kept on the error is scrubbed too: LangChain copies its JSON body and
+    # headers into the run's traced outputs (langchain_core's _generate_response_from_error).
+    response = getattr(err, "response", None)
+    checked = 0
+    if response is not None:
+        try:
+            body = response.text
+        except httpx.ResponseNotRead:  # a stream's answer: its body is not kept
+            body = ""
+        assert_clean(body, "error.response.text")
+        checked = len(body)
+    assert checked or "sse" in answer  # non-stream answers really kept a body to check
+    traced = _generate_response_from_error(err)
+    assert_clean(json.dumps([g.model_dump() for g in traced], default=repr), "a traced error")
     if type(err).__reduce__ is not BaseException.__reduce__:
         assert_clean(repr(pickle.loads(pickle.dumps(err))), "an unpickled error")
