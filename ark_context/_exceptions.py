@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import contextlib
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
+if TYPE_CHECKING:  # httpx loads with the client, not with the error classes
+    import httpx
 
 __all__ = [
     "ArkAPIError",
@@ -59,6 +60,8 @@ def _scrubbed(response: httpx.Response | None) -> httpx.Response | None:
     server echoed one (frameworks copy ``error.response.json()`` into traces)."""
     if response is None or not _SECRETS:
         return response
+    import httpx  # a response exists, so httpx is loaded already
+
     try:
         content = response.content
     except httpx.ResponseNotRead:  # a stream: its body is not kept on the error

@@ -11,8 +11,8 @@ import os
 import threading
 import warnings
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
-import httpx
 from pydantic import (
     BaseModel,
     Field,
@@ -105,8 +105,12 @@ def config_error(owner: str, exc: ValidationError) -> ArkConfigError:
 
 
 def check_base_url(url: str) -> str:
-    parsed = httpx.URL(url) if "://" in url else None
-    if parsed is None or parsed.scheme not in ("http", "https") or not parsed.host:
+    try:
+        parsed = urlsplit(url) if "://" in url else None
+        host = parsed.hostname if parsed is not None else None
+    except ValueError:
+        parsed, host = None, None
+    if parsed is None or parsed.scheme not in ("http", "https") or not host:
         raise ArkConfigError(
             f"base_url {url!r} needs a scheme and host, like "
             f"'{DEFAULT_BASE_URL}'; set base_url or ARK_BASE_URL."
