@@ -264,6 +264,11 @@ async def test_thousand_conversations_with_random_faults(flaky: FlakyProcess) ->
     assert outcomes["recreated"] > 0 and outcomes["reused"] > 0, outcomes
     # Backoffs asked for: Retry-After 0 for the 429s, else jitter within the documented cap.
     assert asked and all(0.0 <= a <= 1.0 for a in asked), asked
+    print(  # shown with -s: what docs/reliability.md quotes
+        f"{len(records)} requests, {sum(faulted.values())} faults, "
+        f"{len(received)} replies, {finished} conversations finished, outcomes {dict(outcomes)}, "
+        f"errors {collections.Counter(type(e).__name__ for e in errors)}"
+    )
 
 
 if __name__ == "__main__":  # the child process of FlakyProcess
