@@ -40,7 +40,7 @@ class SSEParser:
     'a\\nb'
     """
 
-    __slots__ = ("_buf", "_data", "_event", "_id", "_retry", "_skip_lf", "_started")
+    __slots__ = ("_buf", "_data", "_error", "_event", "_id", "_retry", "_skip_lf", "_started")
 
     def __init__(self) -> None:
         self._buf = b""
@@ -50,9 +50,12 @@ class SSEParser:
         self._event = ""
         self._id: str | None = None
         self._retry: int | None = None
+        self._error: ArkStreamError | None = None  # raised after the events before it
 
     def feed(self, chunk: bytes) -> list[SSEEvent]:
         """Consume ``chunk``; return the events it completed (possibly none)."""
+        if self._error is not None:
+            raise self._error
         if not chunk:
             return []
         if self._skip_lf:
@@ -75,11 +78,21 @@ class SSEParser:
         self._buf = lines.pop()
         out: list[SSEEvent] = []
         for line in lines:
-            self._line(line, out)
+            try:
+                self._line(line, out)
+            except ArkStreamError as exc:
+                if not out:
+                    raise
+                # Deliver the events completed before the bad line first (one may be
+                # [DONE]), so the outcome does not depend on how the bytes were chunked.
+                self._error = exc
+                break
         return out
 
     def close(self) -> list[SSEEvent]:
         """End of stream: return a last event left without its blank line (lenient)."""
+        if self._error is not None:
+            raise self._error
         out: list[SSEEvent] = []
         if self._buf:
             line, self._buf = self._buf, b""
