@@ -546,3 +546,75 @@ def test_every_adapter_entry_point_is_covered() -> None:
         "astream_chat",
     }
     assert asyncio.iscoroutinefunction(call)
+
+
+# -- a caller that stops reading a stream ------------------------------------------------------
+
+
+async def _read_one_then_break(kit: Kit, method: str, conv: list[Any], rid: str) -> str:
+    """Take the first chunk of a stream, then ``break`` (the iterator is just dropped)."""
+    llm = kit.llm
+    text = ""
+    if kit.adapter == "langchain":
+        msgs: list[Any] = to_langchain(conv)
+        if method == "stream":
+            for chunk in llm.stream(msgs, request_id=rid):
+                text = chunk.content
+                break
+        else:
+            async for chunk in llm.astream(msgs, request_id=rid):
+                text = chunk.content
+                break
+        return text
+    msgs = to_llama_index(conv)
+    if method == "stream":
+        for r in llm.stream_chat(msgs, request_id=rid):
+            text = r.delta
+            break
+    else:
+        async for r in await llm.astream_chat(msgs, request_id=rid):
+            text = r.delta
+            break
+    return text
+
+
+async def released(kit: Kit, loops: int = 50) -> int:
+    """Loop iterations until both pools are free. A dropped sync generator is closed at
+    once; a dropped async generator is closed by the event loop's async-generator
+    finalizer a few iterations later (Python semantics, not a timer)."""
+    for n in range(loops):
+        if all(pool_state(c) == ([], 0) for c in (kit.http, kit.ahttp)):
+            return n
+        await asyncio.sleep(0)
+    return loops
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("method", ["stream", "astream"])
+async def test_abandoned_stream_frees_the_connection_and_is_never_reused(
+    emu: Any, adapter: str, method: str
+) -> None:
+    kit = make_kit(adapter, emu)
+    tag = f"abandon-{adapter}-{method}-{next(_uid)}"
+    conv = [W("system", f"You are {tag}."), W("user", "first")]
+    try:
+        res = await call(kit, method, conv, f"{tag}-1")
+        ok_result(emu, res, f"{tag}-1", conv)
+        conv += [W("assistant", res.text), W("user", "second, read one chunk only")]
+        first = await _read_one_then_break(kit, method, conv, f"{tag}-2")
+        loops = await released(kit)
+        assert loops == 0 if method == "stream" else loops < 50
+        wait_idle(emu)
+        assert_no_leak(kit)
+        (rec,) = assert_served_exactly(emu, f"{tag}-2", conv)  # the server appended the turn
+        assert rec["applied"] and rec["reply"].startswith(first)
+        # The caller never got that reply: the same history again must not land on the
+        # context that holds it.
+        res = await call(kit, method, conv, f"{tag}-3")
+        meta = ok_result(emu, res, f"{tag}-3", conv)
+        assert (meta["context_outcome"], meta["context_miss_reason"]) == ("created", "failure")
+        assert meta["context_id"] != rec["context_id"]
+        assert_context_holds(emu, meta["context_id"], [*conv, W("assistant", res.text)])
+        assert_no_leak(kit)
+    finally:
+        await kit.aclose()
