@@ -13,6 +13,7 @@ True
 
 from __future__ import annotations
 
+import math
 import threading
 import weakref
 from collections.abc import Hashable, Mapping, Sequence
@@ -153,6 +154,9 @@ def drop_none(value: Any, where: Any = "request") -> Any:
 
 def encode_body(body: Mapping[str, Any]) -> bytes:
     """Compact UTF-8 JSON for a request body that :func:`drop_none` already cleaned."""
+    for key, value in body.items():
+        if value.__class__ is float and not math.isfinite(value):
+            raise ArkInputError(f"{key}={value} is not a finite number; JSON cannot carry it.")
     try:
         return to_json(body)
     except Exception as exc:  # pydantic_core raises PydanticSerializationError
