@@ -185,6 +185,32 @@ def check_target(r: dict[str, Any], anchor: dict[str, Any] | None = None) -> boo
 # -- statistics ---------------------------------------------------------------------------
 
 
+def completion_json(
+    model: str, reply: str, *, prompt: int = 40, completion: int = 10, cached: int = 30
+) -> bytes:
+    """A canned Ark ``chat.completion`` body for the in-process mock transports."""
+    body = {
+        "id": "cmpl-bench",
+        "object": "chat.completion",
+        "created": 1,
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": reply},
+                "finish_reason": "stop",
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+            "prompt_tokens_details": {"cached_tokens": cached},
+        },
+    }
+    return json.dumps(body).encode()
+
+
 def median(values: Iterable[float]) -> float:
     return float(statistics.median(list(values)))
 

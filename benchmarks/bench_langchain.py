@@ -30,7 +30,14 @@ from typing import Any
 
 import httpx
 
-from benchmarks._harness import atime_per_call, import_time_ms, median, row, time_per_call
+from benchmarks._harness import (
+    atime_per_call,
+    completion_json,
+    import_time_ms,
+    median,
+    row,
+    time_per_call,
+)
 
 SECTION = "LangChain invoke (no network)"
 ASECTION = "LangChain ainvoke (no network)"
@@ -41,27 +48,7 @@ REPLY = "A short deterministic reply from the mock transport."
 TURNS = 12
 TARGET = "<= 0.35x"
 
-_COMPLETION = json.dumps(
-    {
-        "id": "cmpl-bench",
-        "object": "chat.completion",
-        "created": 1,
-        "model": MODEL,
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": REPLY},
-                "finish_reason": "stop",
-            }
-        ],
-        "usage": {
-            "prompt_tokens": 40,
-            "completion_tokens": 10,
-            "total_tokens": 50,
-            "prompt_tokens_details": {"cached_tokens": 30},
-        },
-    }
-).encode()
+_COMPLETION = completion_json(MODEL, REPLY, prompt=40, completion=10, cached=30)
 _JSON = {"content-type": "application/json"}
 
 

@@ -23,7 +23,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks._harness import import_times_ms, median, row
+from benchmarks._harness import completion_json, import_times_ms, median, row
 
 SECTION = "LlamaIndex adapter"
 MODEL = "ep-bench-llama"
@@ -32,27 +32,7 @@ SYSTEM = "You are a careful assistant. Answer briefly and cite the context. " * 
 
 
 def _completion() -> bytes:
-    return json.dumps(
-        {
-            "id": "cmpl-bench",
-            "object": "chat.completion",
-            "created": 1,
-            "model": MODEL,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": REPLY},
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {
-                "prompt_tokens": 120,
-                "completion_tokens": 40,
-                "total_tokens": 160,
-                "prompt_tokens_details": {"cached_tokens": 100},
-            },
-        }
-    ).encode()
+    return completion_json(MODEL, REPLY, prompt=120, completion=40, cached=100)
 
 
 class _Server:

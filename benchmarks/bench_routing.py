@@ -24,7 +24,7 @@ from typing import Any
 
 import httpx
 
-from benchmarks._harness import median, row
+from benchmarks._harness import completion_json, median, row
 
 SECTION = "Routing overhead (no network)"
 MODEL = "ep-bench-routing"
@@ -34,27 +34,7 @@ TARGET_US = "<= 200 us"
 
 def _handler() -> Any:
     counter = {"ctx": 0}
-    completion = json.dumps(
-        {
-            "id": "cmpl-bench",
-            "object": "chat.completion",
-            "created": 1,
-            "model": MODEL,
-            "choices": [
-                {
-                    "index": 0,
-                    "message": {"role": "assistant", "content": REPLY},
-                    "finish_reason": "stop",
-                }
-            ],
-            "usage": {
-                "prompt_tokens": 10,
-                "completion_tokens": 5,
-                "total_tokens": 15,
-                "prompt_tokens_details": {"cached_tokens": 8},
-            },
-        }
-    ).encode()
+    completion = completion_json(MODEL, REPLY, prompt=10, completion=5, cached=8)
 
     def handle(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("/context/create"):
