@@ -13,6 +13,7 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests
 
 from ark_context.emulator import Emulator, run_emulator
 from langchain_ark_context import ChatArkContext
+from tests.langchain_capabilities import ArkCapabilities
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +22,7 @@ def emulator() -> Iterator[Emulator]:
         yield emu
 
 
-class TestChatArkContextIntegration(ChatModelIntegrationTests):
+class TestChatArkContextIntegration(ArkCapabilities, ChatModelIntegrationTests):
     emu: Emulator
 
     @pytest.fixture(autouse=True)
@@ -29,60 +30,8 @@ class TestChatArkContextIntegration(ChatModelIntegrationTests):
         self.emu = emulator
 
     @property
-    def chat_model_class(self) -> type[ChatArkContext]:
-        return ChatArkContext
-
-    @property
     def chat_model_params(self) -> dict[str, Any]:
         return {"model": "ep-lc-standard", "api_key": "test-key", "base_url": self.emu.base_url}
-
-    @property
-    def has_tool_calling(self) -> bool:
-        return False
-
-    @property
-    def has_tool_choice(self) -> bool:
-        return False
-
-    @property
-    def has_structured_output(self) -> bool:
-        return False
-
-    @property
-    def supports_json_mode(self) -> bool:
-        return False
-
-    @property
-    def supports_image_inputs(self) -> bool:
-        return False
-
-    @property
-    def supports_image_urls(self) -> bool:
-        return False
-
-    @property
-    def supports_pdf_inputs(self) -> bool:
-        return False
-
-    @property
-    def supports_audio_inputs(self) -> bool:
-        return False
-
-    @property
-    def supports_video_inputs(self) -> bool:
-        return False
-
-    @property
-    def supports_anthropic_inputs(self) -> bool:
-        return False
-
-    @property
-    def supports_image_tool_message(self) -> bool:
-        return False
-
-    @property
-    def supports_pdf_tool_message(self) -> bool:
-        return False
 
     @property
     def model_override_value(self) -> str:
