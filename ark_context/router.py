@@ -199,8 +199,8 @@ class ContextRouter:
         self._async_client = async_client
         self._shared_locks: dict[bytes, threading.Lock] = {}
         self._shared_locks_guard = threading.Lock()
-        self._shared_futures: weakref.WeakKeyDictionary[
-            asyncio.AbstractEventLoop, dict[bytes, asyncio.Future[Entry]]
+        self._shared_tasks: weakref.WeakKeyDictionary[
+            asyncio.AbstractEventLoop, dict[bytes, asyncio.Task[tuple[Entry, int | None]]]
         ] = weakref.WeakKeyDictionary()
 
     @classmethod
@@ -377,6 +377,9 @@ class ContextRouter:
                 ctx.retry_reason = "failure"
                 return None
             raise
+        except BaseException:  # cancelled or interrupted mid-request: outcome unknown
+            yield _Apply(puts=[(key, _marker(claimed, "failed"), now + claimed.ttl)])
+            raise
         pending = _Pending(route, chain, key, claimed.prev, None, None, now)
         return pending, result
 
@@ -447,8 +450,8 @@ class ContextRouter:
             try:
                 result = yield _Send(entry.context_id, tail, idempotent=True)
             except ArkContextGoneError:
-                if outcome == "created":
-                    raise  # a context we just made cannot be gone; do not loop
+                if outcome != "reused":
+                    raise  # a context we just made is gone too: say so, do not loop
                 entry, billed = yield _CreateShared(key, msgs[:k], entry.context_id)
                 outcome, reason = "recreated", "expired"
                 create_tokens += billed or 0
@@ -516,7 +519,7 @@ class ContextRouter:
             value, error = None, None
             try:
                 value = self._do(op, ctx)
-            except ArkError as exc:
+            except BaseException as exc:  # the flow decides; it re-raises what it can't handle
                 error = exc
 
     def _do(self, op: _Op, ctx: _CallCtx) -> Any:
@@ -600,7 +603,7 @@ class ContextRouter:
             value, error = None, None
             try:
                 value = await self._ado(op, ctx)
-            except ArkError as exc:
+            except BaseException as exc:  # the flow decides; it re-raises what it can't handle
                 error = exc
 
     async def _ado(self, op: _Op, ctx: _CallCtx) -> Any:
@@ -633,42 +636,39 @@ class ContextRouter:
         return result
 
     async def _acreate_shared(self, op: _CreateShared, ctx: _CallCtx) -> tuple[Entry, int | None]:
+        """Get-or-create once per prefix and event loop. The create runs in its own task,
+        so a cancelled caller never cancels the others waiting for the same context."""
         import asyncio
 
         loop = asyncio.get_running_loop()
-        inflight = self._shared_futures.setdefault(loop, {})
-        fut = inflight.get(op.key)
-        if fut is not None:
-            entry = await asyncio.shield(fut)
-            if entry.context_id != op.stale:
-                return entry, None
-        (found,) = await self.store.aget_many([op.key])
-        now = self.clock()
-        if (
-            found is not None
-            and found.state == "live"
-            and found.context_id != op.stale
-            and self._fresh(found, now)
-        ):
-            return found, None
-        fut = inflight.get(op.key)
-        if fut is not None:  # someone started while we read the store
-            entry = await asyncio.shield(fut)
-            return entry, None
-        fut = loop.create_future()
-        inflight[op.key] = fut
-        try:
-            info = await self._acreate(op.messages, ctx)
-            fresh = _entry_for(info, self.ttl, now)
-            await self.store.aapply([(op.key, fresh, now + fresh.ttl)])
-            fut.set_result(fresh)
-            return fresh, _billed(info)
-        except BaseException as exc:
-            fut.set_exception(exc)
-            fut.exception()  # mark retrieved
-            raise
-        finally:
-            inflight.pop(op.key, None)
+        inflight = self._shared_tasks.setdefault(loop, {})
+        task = inflight.get(op.key)
+        if task is None:
+            (found,) = await self.store.aget_many([op.key])
+            now = self.clock()
+            if (
+                found is not None
+                and found.state == "live"
+                and found.context_id != op.stale
+                and self._fresh(found, now)
+            ):
+                return found, None
+            task = inflight.get(op.key)  # someone started while we read the store
+            if task is None:
+                task = loop.create_task(self._acreate_and_store(op, ctx, now))
+                inflight[op.key] = task
+                task.add_done_callback(lambda t: _forget_task(inflight, op.key, t))
+                return await asyncio.shield(task)
+        entry, _billed_elsewhere = await asyncio.shield(task)
+        return entry, None
+
+    async def _acreate_and_store(
+        self, op: _CreateShared, ctx: _CallCtx, now: float
+    ) -> tuple[Entry, int | None]:
+        info = await self._acreate(op.messages, ctx)
+        fresh = _entry_for(info, self.ttl, now)
+        await self.store.aapply([(op.key, fresh, now + fresh.ttl)])
+        return fresh, _billed(info)
 
 
 # -- streams -------------------------------------------------------------------------
@@ -863,8 +863,24 @@ class AsyncRoutedStream(_StreamBase, AsyncIterator[ChatCompletionChunk]):
         """Stop early. An unfinished stream drops its context (never recorded)."""
         await self._end(ok=False)
 
+    def __del__(self) -> None:
+        # Abandoned without aclose(): mark the context failed with the sync store API (a
+        # finalizer cannot await), so it is never reused and not left "claimed".
+        if not self._done and self._pending is not None:
+            self._done = True
+            r = self._router
+            with contextlib.suppress(Exception):
+                r._drive(r._finish(self._pending, self.text, ok=False), self._ctx)
+
 
 # -- small helpers ---------------------------------------------------------------------
+
+
+def _forget_task(inflight: dict[bytes, Any], key: bytes, task: Any) -> None:
+    if inflight.get(key) is task:
+        del inflight[key]
+    if not task.cancelled():
+        task.exception()  # retrieved: waiters got it, or nobody is left to care
 
 
 def _marker(entry: Entry, state: str) -> Entry:

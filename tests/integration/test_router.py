@@ -361,3 +361,65 @@ def test_stream_without_usage_and_bypass_stream(emu):
         text = "".join(c.text for c in s)
     assert s.usage is None and text and s.route.outcome == "bypassed"
     assert_served_exactly(emu, rid, h)
+
+
+def test_common_prefix_gone_twice_is_a_typed_error(emu):
+    from ark_context import ArkContextGoneError
+
+    r = make_router(emu, mode="common_prefix")
+    sys = W("system", "prefix gone twice")
+    call(r, emu, [sys, W("user", "x")])
+    emu.inject_fault("/context/chat/completions", "status", status=404, times=3)
+    with pytest.raises(ArkContextGoneError):
+        r.chat([sys, W("user", "y")])
+    emu.clear_faults()
+    _, route, _ = call(r, emu, [sys, W("user", "z")])
+    assert route.outcome == "reused"  # the context recreated during the failed call
+
+
+async def test_cancelled_creator_does_not_cancel_waiters(emu):
+    r = make_router(emu, mode="common_prefix")
+    sys = W("system", "slow shared prefix")
+    emu.inject_fault("/context/create", "latency", seconds=0.5)
+    a = asyncio.create_task(r.achat([sys, W("user", "a")]))
+    await asyncio.sleep(0.1)
+    b = asyncio.create_task(r.achat([sys, W("user", "b")]))
+    await asyncio.sleep(0.1)
+    a.cancel()
+    rc = await b
+    assert not b.cancelled() and rc.route.context_id
+    assert creates(emu) == 1
+
+
+async def test_cancelled_session_call_marks_its_context_failed(emu):
+    r = make_router(emu)
+    h = [W("system", "sys"), W("user", "u1")]
+    rc = await r.achat(h)
+    h += [W("assistant", rc.text), W("user", "u2")]
+    emu.inject_fault("/context/chat/completions", "latency", seconds=0.5)
+    task = asyncio.create_task(r.achat(h))
+    await asyncio.sleep(0.2)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.5)  # let the server finish the abandoned request
+    rid = new_request_id()
+    out = await r.achat(h, request_id=rid)
+    assert (out.route.outcome, out.route.reason) == ("created", "failure")
+    assert_served_exactly(emu, rid, h)
+
+
+async def test_abandoned_async_stream_marks_its_context_failed(emu):
+    import gc
+
+    r = make_router(emu)
+    h = [W("system", "sys"), W("user", "u1")]
+    rc = await r.achat(h)
+    h += [W("assistant", rc.text), W("user", "tell me more " * 8)]
+    s = r.astream(h)
+    await s.__anext__()  # one chunk, then walk away without aclose()
+    del s
+    gc.collect()
+    await asyncio.sleep(0.2)
+    out = await r.achat(h)
+    assert (out.route.outcome, out.route.reason) == ("created", "failure")
