@@ -74,6 +74,10 @@ def shared_async_client(key: tuple[Any, ...]) -> httpx.AsyncClient:
     with _lock:
         pools = _async_pools.get(loop)
         if pools is None:
+            # A pool holds its loop alive (connections -> transports -> loop), so the weak
+            # keys never die on their own: forget the pools of loops that have closed.
+            for old in [lp for lp in _async_pools if lp.is_closed()]:
+                del _async_pools[old]
             pools = {}
             _async_pools[loop] = pools
         client = pools.get(key)

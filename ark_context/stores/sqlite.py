@@ -95,7 +95,7 @@ class SQLiteStore(ContextStore):
         self.purge_interval = float(purge_interval)
         self._clock = clock
         self._local = threading.local()
-        self._conns: list[tuple[int, sqlite3.Connection]] = []
+        self._conns: list[tuple[int, threading.Thread, sqlite3.Connection]] = []
         self._conns_lock = threading.Lock()
         self._generation = 0
         self._next_purge = 0.0
@@ -135,7 +135,13 @@ class SQLiteStore(ContextStore):
         conn.execute("PRAGMA synchronous = NORMAL")
         local.conn, local.pid, local.generation = conn, pid, self._generation
         with self._conns_lock:
-            self._conns.append((pid, conn))
+            # Threads that ended cannot use their connections again: close them, so a
+            # thread-per-request server does not collect one open handle per thread.
+            dead = [c for c in self._conns if c[0] == pid and not c[1].is_alive()]
+            self._conns = [c for c in self._conns if c not in dead]
+            self._conns.append((pid, threading.current_thread(), conn))
+        for _, _, old in dead:
+            old.close()
         return conn
 
     def close(self) -> None:
@@ -144,7 +150,7 @@ class SQLiteStore(ContextStore):
             conns, self._conns = self._conns, []
             self._generation += 1
         pid = os.getpid()
-        for owner, conn in conns:
+        for owner, _thread, conn in conns:
             if owner == pid:  # a forked child leaves its parent's handles alone
                 conn.close()
 
