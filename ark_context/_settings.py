@@ -304,6 +304,8 @@ class ArkContextParams(BaseModel):
         for k, v in overrides.items():
             if v is not None:
                 out[k] = v
+        if "stop" in out and not out["stop"]:  # an empty list means "no stop strings"
+            del out["stop"]
         for name in ("tools", "response_format", "thinking", "tool_choice", "functions"):
             if name in out:
                 raise ArkConfigError(

@@ -371,8 +371,6 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
             kwargs.pop(option, None)
         wire = _to_wire_messages(messages)
         params = self.ark_sampling_params(stop, **kwargs)
-        if not params.get("stop", True):
-            del params["stop"]  # LangChain's stop=[] means "no stop strings"
         return wire, params
 
     def _router(self, model: str | None) -> Any:

@@ -80,3 +80,9 @@ def test_unsupported_request_fields(name):
         ArkContextParams(model="ep", api_key="k", model_kwargs={name: {}})
     with pytest.raises(ArkConfigError, match="not supported"):
         ArkContextParams(model="ep", api_key="k").ark_sampling_params(**{name: {"x": 1}})
+
+
+def test_empty_stop_list_means_no_stop_strings():
+    p = ArkContextParams(model="ep", api_key="k", stop=["END"])
+    assert p.ark_sampling_params() == {"stop": ["END"]}
+    assert p.ark_sampling_params(stop=[]) == {}
