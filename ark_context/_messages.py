@@ -36,7 +36,7 @@ _TOOLS_HINT = "The Ark Context API does not support tools or function calling."
 # content str -> 16-byte digest of its UTF-8 bytes. Bounded; a hit skips both the
 # UTF-8 validation and the hashing of long texts the caller passes on every turn.
 _CACHE_MIN_LEN = 256
-_CACHE_MAX_CHARS = 64_000_000
+_CACHE_MAX_CHARS = 16_000_000  # ~16-64 MB of text kept alive at most
 _content_cache: dict[str, bytes] = {}
 _cached_chars = 0
 
@@ -126,7 +126,8 @@ def validate_conversation(messages: Sequence[Mapping[str, Any]]) -> None:
         if (
             m.__class__ is not dict
             or m.get("role") not in roles
-            or m["content"].__class__ is not str
+            or m.get("content").__class__ is not str
+            or (len(m) != 2 and not (len(m) == 3 and m.get("name").__class__ is str))
         ):
             _explain(messages)
             break  # every message is fine after all (e.g. a Mapping that is not a dict)
@@ -151,6 +152,14 @@ def _explain(messages: Sequence[Mapping[str, Any]]) -> None:
             raise ArkInputError(
                 f"messages[{i}] content must be a string; build it with wire_message()."
             )
+        extra = set(m) - {"role", "content", "name"}
+        if extra:
+            raise ArkInputError(
+                f"messages[{i}] has field(s) {sorted(extra)}; wire messages carry only role, "
+                "content and name (build them with wire_message())."
+            )
+        if "name" in m and not isinstance(m["name"], str):
+            raise ArkInputError(f"messages[{i}] name must be a string.")
 
 
 def key_fingerprint(api_key: str | None) -> bytes:

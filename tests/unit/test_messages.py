@@ -122,3 +122,11 @@ def test_chain_is_prefix_consistent(msgs):
     full = digest_chain(NS, msgs)
     for i in range(len(msgs)):
         assert digest_chain(NS, msgs[: i + 1]) == full[: i + 1]
+
+
+def test_fields_the_digest_does_not_cover_are_rejected():
+    with pytest.raises(ArkInputError, match=r"field\(s\) \['foo'\]"):
+        validate_conversation([{"role": "user", "content": "x", "foo": 1}])
+    with pytest.raises(ArkInputError, match="name must be a string"):
+        validate_conversation([{"role": "user", "content": "x", "name": 3}])
+    validate_conversation([{"role": "user", "content": "x", "name": "bob"}])
