@@ -58,7 +58,13 @@ def redact(text: str) -> str:
 def _scrubbed(response: httpx.Response | None) -> httpx.Response | None:
     """``response``, or a copy whose body has every registered secret redacted when the
     server echoed one (frameworks copy ``error.response.json()`` into traces)."""
-    if response is None or not _SECRETS:
+    if response is None:
+        return response
+    with contextlib.suppress(RuntimeError):  # RuntimeError: a response built without a request
+        headers = response.request.headers  # the request was sent: hide its key from reporters
+        if "authorization" in headers:
+            headers["authorization"] = "Bearer ***"
+    if not _SECRETS:
         return response
     import httpx  # a response exists, so httpx is loaded already
 

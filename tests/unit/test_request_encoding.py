@@ -23,3 +23,18 @@ def test_non_finite_sampling_values_are_rejected_before_sending(value):
                 temperature=value,
             )
         assert not route.called
+
+
+def test_error_responses_do_not_carry_the_key_in_their_request():
+    from ark_context import ArkAuthenticationError
+
+    client = ArkContextClient(api_key="k-secret-9876", base_url="http://127.0.0.1:9/api/v3")
+    with respx.mock() as mock:
+        mock.post(url__regex=r".*/context/chat/completions").respond(
+            401, json={"error": {"code": "AuthenticationError", "message": "bad key"}}
+        )
+        with pytest.raises(ArkAuthenticationError) as info:
+            client.chat(context_id="ctx-1", model="ep", messages=[{"role": "user", "content": "x"}])
+    headers = dict(info.value.response.request.headers)
+    assert "k-secret-9876" not in repr(headers) and headers["authorization"] == "Bearer ***"
+    assert "ARK_API_KEY" in str(info.value)
