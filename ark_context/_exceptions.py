@@ -61,9 +61,9 @@ def _scrubbed(response: httpx.Response | None) -> httpx.Response | None:
     if response is None:
         return response
     with contextlib.suppress(RuntimeError):  # RuntimeError: a response built without a request
-        headers = response.request.headers  # the request was sent: hide its key from reporters
-        if "authorization" in headers:
-            headers["authorization"] = "Bearer ***"
+        sent = response.request.headers  # the request was sent: hide its key from reporters
+        if "authorization" in sent:
+            sent["authorization"] = "Bearer ***"
     if not _SECRETS:
         return response
     import httpx  # a response exists, so httpx is loaded already

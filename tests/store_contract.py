@@ -92,7 +92,9 @@ class StoreContract:
     def test_round_trip_keeps_every_field(self, harness: Harness) -> None:
         s = harness.store
         entries = {
-            key(1): Entry("ctx-20241211104333-12345", "live", 1_700_000_000.125, 86400, key(9)),
+            key(1): Entry(
+                "ctx-20241211104333-12345", "live", 1_700_000_000.125, 86400, key(9), 1234
+            ),
             key(2): Entry("ctx-b", "superseded", 1_700_000_001.5, 3600, None),
             key(3): Entry("ctx-ünïcode|pipe", "failed", 0.0, 604800, key(8)),
             key(4): Entry("ctx-d", "claimed", 12.25, 0, None),

@@ -27,18 +27,28 @@ class Entry:
     last_used: float = 0.0
     ttl: int = 0
     prev: bytes | None = None  # digest of the transcript this one continued
+    tokens: int = 0  # tokens the server holds for this transcript (0: unknown)
 
     def encode(self) -> str:
-        """Compact text form for SQLite/Redis: ``state|ttl|last_used|prev_hex|context_id``."""
+        """Compact text form for Redis: ``state|ttl|last_used|prev_hex|tokens|context_id``."""
         prev = self.prev.hex() if self.prev else ""
-        return f"{self.state}|{self.ttl}|{self.last_used:.3f}|{prev}|{self.context_id}"
+        return (
+            f"{self.state}|{self.ttl}|{self.last_used:.3f}|{prev}|{self.tokens}|{self.context_id}"
+        )
 
     @classmethod
     def decode(cls, raw: str | bytes) -> Entry:
         if isinstance(raw, bytes):
             raw = raw.decode()
-        state, ttl, last_used, prev, cid = raw.split("|", 4)
-        return cls(cid, state, float(last_used), int(ttl), bytes.fromhex(prev) if prev else None)  # type: ignore[arg-type]
+        state, ttl, last_used, prev, tokens, cid = raw.split("|", 5)
+        return cls(
+            cid,
+            state,  # type: ignore[arg-type]
+            float(last_used),
+            int(ttl),
+            bytes.fromhex(prev) if prev else None,
+            int(tokens),
+        )
 
 
 Put = tuple[bytes, Entry, float]  # key, entry, absolute expiry (epoch seconds)
@@ -73,6 +83,8 @@ def check_puts(puts: Sequence[Put], deletes: Sequence[bytes] = ()) -> None:
                 f"Entry for store key {k.hex()} needs numeric last_used and expire_at (epoch "
                 f"seconds); got last_used={e.last_used!r}, expire_at={exp!r}."
             )
+        if type(e.tokens) is not int or e.tokens < 0:
+            raise ArkInputError(f"Entry.tokens must be an int >= 0, got {e.tokens!r}.")
         if e.prev is not None and type(e.prev) is not bytes:
             raise ArkInputError(f"Entry.prev must be bytes or None, got {type(e.prev).__name__}.")
 

@@ -26,8 +26,8 @@ _STATES = STATES
 _STATE_CODE: dict[str, int] = {s: i for i, s in enumerate(_STATES)}
 _LIVE, _CLAIMED = _STATE_CODE["live"], _STATE_CODE["claimed"]
 _CLAIMED_BYTE = bytes([_CLAIMED])
-#: state code, len(prev), ttl, last_used, expire_at; then prev, then the UTF-8 context id.
-_HEADER = struct.Struct("<BBIdd")
+#: state code, len(prev), ttl, last_used, expire_at, tokens; then prev, then the context id.
+_HEADER = struct.Struct("<BBIddI")
 _HSIZE = _HEADER.size
 _EXPIRE_AT = struct.Struct("<d")
 _EXPIRE_OFFSET = 14  # offset of expire_at inside _HEADER
@@ -40,7 +40,7 @@ def _pack(key: bytes, entry: Entry, expire_at: float) -> bytes:
             raise TypeError(key)
         prev = entry.prev or b""
         head = _HEADER.pack(
-            _STATE_CODE[entry.state], len(prev), entry.ttl, entry.last_used, expire_at
+            _STATE_CODE[entry.state], len(prev), entry.ttl, entry.last_used, expire_at, entry.tokens
         )
         return head + prev + entry.context_id.encode()
     except (KeyError, AttributeError, TypeError, ValueError, struct.error):
@@ -52,10 +52,10 @@ def _pack(key: bytes, entry: Entry, expire_at: float) -> bytes:
 
 
 def _unpack(raw: bytes, state: EntryState | None = None) -> Entry:
-    code, plen, ttl, last_used, _ = _HEADER.unpack_from(raw)
+    code, plen, ttl, last_used, _, tokens = _HEADER.unpack_from(raw)
     end = _HSIZE + plen
     prev = raw[_HSIZE:end] if plen else None
-    return Entry(raw[end:].decode(), state or _STATES[code], last_used, ttl, prev)
+    return Entry(raw[end:].decode(), state or _STATES[code], last_used, ttl, prev, tokens)
 
 
 def _expire_at(raw: bytes) -> float:

@@ -24,7 +24,7 @@ from ._base import ContextStore, Entry, EntryState, Put, check_puts
 
 __all__ = ["SQLiteStore"]
 
-_TABLE = "ark_context_entries"
+_TABLE = "ark_context_entries_v2"  # v2: tokens column
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {_TABLE} (
     k BLOB PRIMARY KEY,
@@ -33,18 +33,20 @@ CREATE TABLE IF NOT EXISTS {_TABLE} (
     last_used REAL NOT NULL,
     ttl INTEGER NOT NULL,
     prev BLOB,
+    tokens INTEGER NOT NULL DEFAULT 0,
     expires_at REAL NOT NULL
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS {_TABLE}_expires ON {_TABLE} (expires_at);
 """
-_COLS = "context_id, state, last_used, ttl, prev"
+_COLS = "context_id, state, last_used, ttl, prev, tokens"
 _UPSERT = (
-    f"INSERT OR REPLACE INTO {_TABLE} (k, state, context_id, last_used, ttl, prev, expires_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?)"
+    f"INSERT OR REPLACE INTO {_TABLE} "
+    "(k, state, context_id, last_used, ttl, prev, tokens, expires_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _CLAIM_RETURNING = (
     f"UPDATE {_TABLE} SET state = 'claimed' WHERE k = ? AND state = 'live' AND expires_at > ? "
-    "RETURNING context_id, last_used, ttl, prev"
+    "RETURNING context_id, last_used, ttl, prev, tokens"
 )
 _HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 _CHUNK = 500  # bound variables per statement (old SQLite builds allow 999)
@@ -196,7 +198,7 @@ class SQLiteStore(ContextStore):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 row = conn.execute(
-                    f"SELECT context_id, last_used, ttl, prev FROM {_TABLE} "
+                    f"SELECT context_id, last_used, ttl, prev, tokens FROM {_TABLE} "
                     "WHERE k = ? AND state = 'live' AND expires_at > ?",
                     (key, now),
                 ).fetchone()
@@ -208,8 +210,8 @@ class SQLiteStore(ContextStore):
                 raise
         if row is None:
             return None
-        cid, last_used, ttl, prev = row
-        return Entry(cid, "live", last_used, ttl, prev)
+        cid, last_used, ttl, prev, tokens = row
+        return Entry(cid, "live", last_used, ttl, prev, tokens)
 
     def apply(self, puts: Sequence[Put] = (), deletes: Sequence[bytes] = ()) -> None:
         check_puts(puts, deletes)
@@ -222,7 +224,10 @@ class SQLiteStore(ContextStore):
                 conn.executemany(f"DELETE FROM {_TABLE} WHERE k = ?", [(k,) for k in deletes])
             conn.executemany(
                 _UPSERT,
-                [(k, e.state, e.context_id, e.last_used, e.ttl, e.prev, exp) for k, e, exp in puts],
+                [
+                    (k, e.state, e.context_id, e.last_used, e.ttl, e.prev, e.tokens, exp)
+                    for k, e, exp in puts
+                ],
             )
             if now >= self._next_purge:
                 self._next_purge = now + self.purge_interval

@@ -28,7 +28,7 @@ def sqlite_harness(store: SQLiteStore, clock: FakeClock) -> Harness:
     def expiry_of(k: bytes) -> float | None:
         with sqlite3.connect(store.path) as c:
             row = c.execute(
-                "SELECT expires_at FROM ark_context_entries WHERE k = ?", (k,)
+                "SELECT expires_at FROM ark_context_entries_v2 WHERE k = ?", (k,)
             ).fetchone()
         return None if row is None else float(row[0])
 
