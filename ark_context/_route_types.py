@@ -20,7 +20,9 @@ class RouteInfo:
     ``outcome``: created (a new context), reused (an existing one), recreated (a new one
     after the old one expired, was busy or failed), bypassed (plain /chat/completions).
     ``reason``: why a miss happened (None on reuse). ``create_tokens``: prompt tokens Ark
-    bills for the contexts this call created (not part of the completion's usage)."""
+    bills for the contexts this call created (not part of the completion's usage).
+    ``truncated``: the server dropped history from the context (fewer cached tokens than it
+    held). Without a configured ``truncation_strategy`` such a context is never reused."""
 
     outcome: Outcome
     reason: MissReason | None
@@ -30,6 +32,7 @@ class RouteInfo:
     request_bytes: int = 0
     attempts: int = 1
     create_tokens: int = 0  # prompt tokens billed for creating contexts during this call
+    truncated: bool = False  # the server served less history than the context held
 
     def as_metadata(self) -> dict[str, Any]:
         """Flat keys both adapters put in their response metadata."""
@@ -40,6 +43,7 @@ class RouteInfo:
             "context_miss_reason": self.reason,
             "request_bytes": self.request_bytes,
             "context_create_tokens": self.create_tokens,
+            "context_truncated": self.truncated,
         }
 
 

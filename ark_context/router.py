@@ -125,6 +125,7 @@ class _Pending:
     shared_key: bytes | None  # common_prefix key, for touching last_used
     shared_entry: Entry | None
     started: float
+    expect_cached: int = 0  # tokens the context should serve from cache (0: unknown)
 
 
 # -- the router ----------------------------------------------------------------------
@@ -257,7 +258,7 @@ class ContextRouter:
         """Route one completion (blocking)."""
         ctx = _CallCtx(dict(params or {}), request_id, stream=False, include_usage=False)
         pending, completion = self._drive(self._flow(messages, ctx), ctx)
-        self._drive(self._finish(pending, completion.text, ok=True), ctx)
+        self._drive(self._finish(pending, completion.text, completion.usage, ok=True), ctx)
         ctx.stamp(pending.route)
         return RoutedCompletion(completion, pending.route)
 
@@ -271,7 +272,7 @@ class ContextRouter:
         """Route one completion (async, native)."""
         ctx = _CallCtx(dict(params or {}), request_id, stream=False, include_usage=False)
         pending, completion = await self._adrive(self._flow(messages, ctx), ctx)
-        await self._adrive(self._finish(pending, completion.text, ok=True), ctx)
+        await self._adrive(self._finish(pending, completion.text, completion.usage, ok=True), ctx)
         ctx.stamp(pending.route)
         return RoutedCompletion(completion, pending.route)
 
@@ -380,7 +381,7 @@ class ContextRouter:
         except BaseException:  # cancelled or interrupted mid-request: outcome unknown
             yield _Apply(puts=[(key, _marker(claimed, "failed"), now + claimed.ttl)])
             raise
-        pending = _Pending(route, chain, key, claimed.prev, None, None, now)
+        pending = _Pending(route, chain, key, claimed.prev, None, None, now, claimed.tokens)
         return pending, result
 
     def _seed_and_send(
@@ -411,7 +412,7 @@ class ContextRouter:
                     recreated, reason = True, "failure"
                     continue
                 raise
-            return _Pending(route, chain, None, None, None, None, now), result
+            return _Pending(route, chain, None, None, None, None, now, _billed(info)), result
 
     def _bypass(
         self, msgs: list[WireMessage], chain: Chain | None, ctx: _CallCtx, reason: MissReason
@@ -459,12 +460,17 @@ class ContextRouter:
             return _Pending(route, None, None, None, key, entry, now), result
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _finish(self, pending: _Pending, reply: str, *, ok: bool) -> _Flow:
+    def _finish(self, pending: _Pending, reply: str, usage: Usage | None, *, ok: bool) -> _Flow:
         """Record what the server now holds (or drop it) after the request ended."""
         route = pending.route
         now = pending.started
         if route.context_id is None:
             return
+        if ok and usage is not None and _truncated(pending.expect_cached, usage):
+            # The server served less than the context held: it dropped history. Only a
+            # truncation the user configured may do that; otherwise never reuse it.
+            route.truncated = True
+            ok = self.truncation_strategy is not None
         if pending.shared_key is not None:
             e = pending.shared_entry
             if ok and e is not None and now - e.last_used > _TOUCH_EVERY:
@@ -482,7 +488,9 @@ class ContextRouter:
         if pending.chain is None:  # pragma: no cover - only bypasses have no chain
             return
         new_key = pending.chain.extended({"role": "assistant", "content": reply})
-        puts = [(new_key, Entry(route.context_id, "live", now, ttl, pending.claimed_key), expire)]
+        held = usage.prompt_tokens + usage.completion_tokens if usage is not None else 0
+        live = Entry(route.context_id, "live", now, ttl, pending.claimed_key, held)
+        puts = [(new_key, live, expire)]
         deletes: list[bytes] = []
         if pending.claimed_key is not None:
             puts.append((pending.claimed_key, Entry("", "superseded", now, ttl), expire))
@@ -792,7 +800,7 @@ class RoutedStream(_StreamBase, Iterator[ChatCompletionChunk]):
                 inner.close()
         if pending is not None:
             r = self._router
-            r._drive(r._finish(pending, self.text, ok=ok), self._ctx)
+            r._drive(r._finish(pending, self.text, self.usage, ok=ok), self._ctx)
 
     def close(self) -> None:
         """Stop early. An unfinished stream drops its context (never recorded)."""
@@ -857,7 +865,7 @@ class AsyncRoutedStream(_StreamBase, AsyncIterator[ChatCompletionChunk]):
                 await inner.aclose()
         if pending is not None:
             r = self._router
-            await r._adrive(r._finish(pending, self.text, ok=ok), self._ctx)
+            await r._adrive(r._finish(pending, self.text, self.usage, ok=ok), self._ctx)
 
     async def aclose(self) -> None:
         """Stop early. An unfinished stream drops its context (never recorded)."""
@@ -870,7 +878,7 @@ class AsyncRoutedStream(_StreamBase, AsyncIterator[ChatCompletionChunk]):
             self._done = True
             r = self._router
             with contextlib.suppress(Exception):
-                r._drive(r._finish(self._pending, self.text, ok=False), self._ctx)
+                r._drive(r._finish(self._pending, self.text, None, ok=False), self._ctx)
 
 
 # -- small helpers ---------------------------------------------------------------------
@@ -895,6 +903,12 @@ async def _asyncio_sleep(seconds: float) -> None:
     import asyncio  # imported on first use: sync-only programs never load asyncio
 
     await asyncio.sleep(seconds)
+
+
+def _truncated(expected: int, usage: Usage) -> bool:
+    """True when fewer tokens came from the cache than the context held (with a small
+    tolerance for server-side accounting): the server dropped history."""
+    return expected > 0 and usage.cached_tokens < expected * 0.98 - 8
 
 
 def _billed(info: ContextInfo) -> int:

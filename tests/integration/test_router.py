@@ -423,3 +423,36 @@ async def test_abandoned_async_stream_marks_its_context_failed(emu):
     await asyncio.sleep(0.2)
     out = await r.achat(h)
     assert (out.route.outcome, out.route.reason) == ("created", "failure")
+
+
+@pytest.mark.parametrize("configured", [False, True])
+def test_server_side_truncation_is_detected(configured):
+    """Ark picks a truncation strategy when none is configured. When the server serves less
+    history than the context held, the route says so; without a configured strategy that
+    context is never reused, so the next call sees the whole conversation or a typed error."""
+    from ark_context import ArkContextOverflowError
+    from ark_context.emulator import run_emulator
+
+    trunc = {"type": "last_history_tokens", "last_history_tokens": 120} if configured else None
+    with run_emulator(model_window=300) as small:
+        r = make_router(small, truncation_strategy=trunc)
+        h = [W("system", "You are terse.")]
+        flagged = None
+        for turn in range(12):
+            h.append(W("user", f"turn {turn} " + "word " * 6))
+            try:
+                rc = r.chat(h)
+            except ArkContextOverflowError:
+                assert not configured and flagged is not None
+                break
+            dropped = small.completions()[-1]["dropped"]
+            if rc.route.truncated and flagged is None:
+                flagged = turn
+            if configured:
+                assert rc.route.outcome in ("created", "reused")
+            elif flagged is not None and turn > flagged:
+                pytest.fail("a truncated context was reused without a configured strategy")
+            if not configured and not rc.route.truncated:
+                assert dropped == 0  # everything served so far was the whole conversation
+            h.append(W("assistant", rc.text))
+        assert flagged is not None
