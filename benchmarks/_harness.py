@@ -303,6 +303,10 @@ _IMPORT_PROBE = (
 def _import_once(exe: str, statement: str) -> float:
     env = dict(os.environ)
     env.pop("PYTHONPROFILEIMPORTTIME", None)
+    # Measure what users get: bytecode cached. With PYTHONDONTWRITEBYTECODE set (as on this
+    # machine) our editable package would be recompiled on every run, while site-packages
+    # ship precompiled; the warm-up round then writes the caches.
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     out = subprocess.run(
         [exe, "-c", _IMPORT_PROBE, statement],
         capture_output=True,
