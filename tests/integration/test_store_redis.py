@@ -73,7 +73,8 @@ def test_claim_keeps_the_ttl_and_the_value_format(store: RedisStore, client: red
     exp = time.time() + 600
     store.apply(puts=[(key(1), Entry("ctx-1", "live", 1700000000.5, 3600, key(2)), exp)])
     assert (
-        client.get(store._key(key(1))) == f"live|3600|1700000000.500|{key(2).hex()}|0|ctx-1".encode()
+        client.get(store._key(key(1)))
+        == f"live|3600|1700000000.500|{key(2).hex()}|0|ctx-1".encode()
     )
     store.claim(key(1))
     assert client.get(store._key(key(1))).startswith(b"claimed|3600|")
