@@ -50,7 +50,6 @@ from ._exceptions import (
 )
 from ._models import ChatCompletion, ChatCompletionChunk, ContextInfo, Usage
 from ._retry import backoff_delay, should_retry
-from ._settings import DEFAULT_BASE_URL, check_base_url, check_truncation, check_ttl
 from ._sse import SSEEvent, SSEParser
 from ._transport import (
     drop_none,
@@ -60,6 +59,7 @@ from ._transport import (
     shared_async_client,
     shared_client,
 )
+from ._validation import DEFAULT_BASE_URL, check_base_url, check_truncation, check_ttl
 
 if TYPE_CHECKING:
     import asyncio

@@ -22,7 +22,7 @@ Mode = Literal["session", "common_prefix"]
 
 
 class _Wire(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
 
 class PromptTokensDetails(_Wire):

@@ -11,7 +11,6 @@ import os
 import threading
 import warnings
 from typing import Any, Literal
-from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -24,6 +23,7 @@ from pydantic import (
 )
 
 from ._exceptions import ArkConfigError, register_secret
+from ._validation import DEFAULT_BASE_URL, check_base_url, check_truncation, check_ttl
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -33,8 +33,6 @@ __all__ = [
     "config_error",
 ]
 
-DEFAULT_BASE_URL = "https://ark.cn-beijing.volces.com/api/v3"
-TTL_MIN, TTL_MAX = 3600, 604800
 _ROUTER_LOCK = threading.Lock()  # guards building routers; shared so models stay picklable
 SAMPLING_PARAMS = (
     "temperature",
@@ -49,47 +47,6 @@ SAMPLING_PARAMS = (
 )
 
 
-def check_ttl(ttl: Any) -> int:
-    """Validate a ttl in seconds, [3600, 604800]."""
-    if isinstance(ttl, bool) or not isinstance(ttl, int):
-        raise ArkConfigError(
-            f"ttl must be an int number of seconds in [{TTL_MIN}, {TTL_MAX}]; got {ttl!r}."
-        )
-    if not TTL_MIN <= ttl <= TTL_MAX:
-        raise ArkConfigError(
-            f"ttl={ttl} is out of range; set ttl to seconds in [{TTL_MIN}, {TTL_MAX}] (1 hour to 7 days)."
-        )
-    return ttl
-
-
-def check_truncation(mode: str, strategy: dict[str, Any] | None) -> dict[str, Any] | None:
-    """Validate a truncation strategy for ``mode``."""
-    if strategy is None:
-        return None
-    if mode != "session":
-        raise ArkConfigError(
-            "truncation_strategy is only supported in session mode; remove it or set mode='session'."
-        )
-    if not isinstance(strategy, dict):
-        raise ArkConfigError(f"truncation_strategy must be a dict; got {type(strategy).__name__}.")
-    kind = strategy.get("type")
-    if kind == "last_history_tokens":
-        n = strategy.get("last_history_tokens", 4096)
-        if isinstance(n, bool) or not isinstance(n, int) or not 0 < n < 32768:
-            raise ArkConfigError(
-                "truncation_strategy.last_history_tokens must be an int in (0, 32768)."
-            )
-    elif kind == "rolling_tokens":
-        if not isinstance(strategy.get("rolling_tokens", True), bool):
-            raise ArkConfigError("truncation_strategy.rolling_tokens must be true or false.")
-    else:
-        raise ArkConfigError(
-            "truncation_strategy.type must be 'last_history_tokens' or 'rolling_tokens'; "
-            f"got {kind!r}."
-        )
-    return strategy
-
-
 def config_error(owner: str, exc: ValidationError) -> ArkConfigError:
     """The first ArkConfigError a validator raised, else one naming every bad setting.
 
@@ -102,20 +59,6 @@ def config_error(owner: str, exc: ValidationError) -> ArkConfigError:
         field = ".".join(str(p) for p in err.get("loc", ())) or "settings"
         problems.append(f"{field}: {err.get('msg', 'invalid')}")
     return ArkConfigError(f"Invalid {owner} settings: " + "; ".join(problems) + ".")
-
-
-def check_base_url(url: str) -> str:
-    try:
-        parsed = urlsplit(url) if "://" in url else None
-        host = parsed.hostname if parsed is not None else None
-    except ValueError:
-        parsed, host = None, None
-    if parsed is None or parsed.scheme not in ("http", "https") or not host:
-        raise ArkConfigError(
-            f"base_url {url!r} needs a scheme and host, like "
-            f"'{DEFAULT_BASE_URL}'; set base_url or ARK_BASE_URL."
-        )
-    return url.rstrip("/")
 
 
 class ArkContextParams(BaseModel):

@@ -45,7 +45,7 @@ from ._messages import (
 )
 from ._models import ChatCompletionChunk, ContextInfo, Usage
 from ._route_types import MissReason, Outcome, RoutedCompletion, RouteInfo
-from ._settings import check_truncation, check_ttl
+from ._validation import check_truncation, check_ttl
 from .stores import ContextStore, Entry, default_store
 
 if TYPE_CHECKING:
