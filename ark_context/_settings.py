@@ -256,12 +256,15 @@ class ArkContextParams(BaseModel):
                 )
         return out
 
-    def ark_router(self) -> Any:
-        """The :class:`~ark_context.router.ContextRouter` for these settings (built once)."""
+    def ark_router(self, model: str | None = None) -> Any:
+        """The :class:`~ark_context.router.ContextRouter` for these settings and ``model``
+        (default: the ``model`` field; a per-call override gets its own). Built once per
+        distinct settings, rebuilt when a setting changes."""
         from .router import ContextRouter
 
+        model = model or self.model
         key = (
-            self.model,
+            model,
             self.api_key.get_secret_value() if self.api_key else None,
             self.base_url,
             self.mode,
@@ -276,13 +279,18 @@ class ArkContextParams(BaseModel):
             id(self.http_async_client),
         )
         with _ROUTER_LOCK:
-            cached = self._ark_router_cache
-            if cached is not None and cached[0] == key:
-                return cached[1]
-            if not self.model:
+            cache = self._ark_router_cache
+            if cache is None:
+                cache = self._ark_router_cache = {}
+            router = cache.get(key)
+            if router is not None:
+                return router
+            if not model:
                 raise ArkConfigError(
                     "No model: pass model='ep-...' (your Ark endpoint id) or set ARK_MODEL."
                 )
-            router = ContextRouter.from_settings(self, api_key=self.ark_secret())
-            self._ark_router_cache = (key, router)
+            router = ContextRouter.from_settings(self, api_key=self.ark_secret(), model=model)
+            if len(cache) >= 16:  # settings changed often: drop the old routers
+                cache.clear()
+            cache[key] = router
             return router

@@ -205,10 +205,12 @@ class ContextRouter:
         ] = weakref.WeakKeyDictionary()
 
     @classmethod
-    def from_settings(cls, settings: Any, *, api_key: str) -> ContextRouter:
+    def from_settings(
+        cls, settings: Any, *, api_key: str, model: str | None = None
+    ) -> ContextRouter:
         """Build from an :class:`~ark_context.ArkContextParams` (what the adapters use)."""
         return cls(
-            model=settings.model,
+            model=model or settings.model,
             api_key=api_key,
             base_url=settings.base_url,
             mode=settings.mode,

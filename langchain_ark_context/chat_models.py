@@ -29,7 +29,6 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import InputTokenDetails, UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
-from pydantic import PrivateAttr
 
 from ark_context import (
     ArkAuthenticationError,
@@ -297,8 +296,6 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
     streaming: bool = False
     """LangChain: when True, ``invoke`` streams under the hood (tokens reach callbacks)."""
 
-    _lc_model_routers: dict[str, Any] = PrivateAttr(default_factory=dict)
-
     # -- LangChain plumbing -------------------------------------------------------------
 
     @property
@@ -375,13 +372,7 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
 
     def _router(self, model: str | None) -> Any:
         """The router for ``model`` (a per-call override gets its own, built once)."""
-        if not model or model == self.model:
-            return self.ark_router()
-        router = self._lc_model_routers.get(model)
-        if router is None:
-            router = self.model_copy(update={"model": model}).ark_router()
-            router = self._lc_model_routers.setdefault(model, router)
-        return router
+        return self.ark_router(model)
 
     # -- calls ----------------------------------------------------------------------------
 

@@ -86,3 +86,13 @@ def test_empty_stop_list_means_no_stop_strings():
     p = ArkContextParams(model="ep", api_key="k", stop=["END"])
     assert p.ark_sampling_params() == {"stop": ["END"]}
     assert p.ark_sampling_params(stop=[]) == {}
+
+
+def test_routers_are_built_once_per_model_and_rebuilt_when_settings_change():
+    p = ArkContextParams(model="ep-1", api_key="k", base_url="http://127.0.0.1:9/api/v3")
+    first = p.ark_router()
+    assert p.ark_router() is first and first.model == "ep-1"
+    other = p.ark_router("ep-2")
+    assert other is not first and other.model == "ep-2" and p.ark_router("ep-2") is other
+    p.ttl = 7200
+    assert p.ark_router() is not first and p.ark_router().ttl == 7200
