@@ -377,25 +377,18 @@ class _ChunkDecoder:
 # streams
 
 
-class ChatStream(Iterator[ChatCompletionChunk]):
-    """Iterator over the chunks of one streamed completion.
+_NEED = object()  # more bytes are needed before the next event
+_DONE = object()  # [DONE] arrived
 
-    ``close()`` (or leaving the ``with`` block) releases the connection. Raises
-    ArkStreamError if the stream ends without ``[DONE]``; an error event inside the
-    stream raises the matching ArkAPIError subclass. Attributes: ``response``
-    (httpx.Response), ``request_bytes`` (int, body size sent), ``usage`` (the usage
-    chunk's usage, once seen).
 
-    >>> with client.chat_stream(context_id="ctx-1", model="ep-1", messages=msgs) as s:  # doctest: +SKIP
-    ...     text = "".join(chunk.text for chunk in s)
-    """
+class _StreamState:
+    """What both stream classes share: SSE parsing and chunk decoding, no I/O."""
 
     def __init__(self, response: httpx.Response, request_bytes: int, context_call: bool) -> None:
         self.response = response
         self.request_bytes = request_bytes
         self._decoder = _ChunkDecoder(response, context_call)
         self._parser = SSEParser()
-        self._raw = response.iter_bytes()
         self._pending: list[SSEEvent] = []
         self._pos = 0
         self._closed = False
@@ -410,48 +403,67 @@ class ChatStream(Iterator[ChatCompletionChunk]):
         """True once ``[DONE]`` was received."""
         return self._decoder.done
 
+    def _next_pending(self) -> object:
+        """The next decoded chunk of the bytes read so far, ``_DONE`` or ``_NEED``."""
+        if self._pos < len(self._pending):
+            ev = self._pending[self._pos]
+            self._pos += 1
+            chunk = self._decoder.decode(ev)
+            return _DONE if chunk is None else chunk
+        return _NEED
+
+    def _absorb(self, raw: bytes | None) -> None:
+        """Parse more of the body (``None``: it ended; without [DONE] that is an error)."""
+        events = self._parser.close() if raw is None else self._parser.feed(raw)
+        if raw is None and not events:
+            raise self._decoder.ended()
+        self._pending, self._pos = events, 0
+
+
+class ChatStream(_StreamState, Iterator[ChatCompletionChunk]):
+    """Iterator over the chunks of one streamed completion.
+
+    ``close()`` (or leaving the ``with`` block) releases the connection. Raises
+    ArkStreamError if the stream ends without ``[DONE]``; an error event inside the
+    stream raises the matching ArkAPIError subclass. Attributes: ``response``
+    (httpx.Response), ``request_bytes`` (int, body size sent), ``usage`` (the usage
+    chunk's usage, once seen).
+
+    >>> with client.chat_stream(context_id="ctx-1", model="ep-1", messages=msgs) as s:  # doctest: +SKIP
+    ...     text = "".join(chunk.text for chunk in s)
+    """
+
+    def __init__(self, response: httpx.Response, request_bytes: int, context_call: bool) -> None:
+        _StreamState.__init__(self, response, request_bytes, context_call)
+        self._raw = response.iter_bytes()
+
     def __iter__(self) -> ChatStream:
         return self
 
     def __next__(self) -> ChatCompletionChunk:
-        decoder = self._decoder
         while True:
-            pending = self._pending
-            if self._pos < len(pending):
-                ev = pending[self._pos]
-                self._pos += 1
-                try:
-                    chunk = decoder.decode(ev)
-                except BaseException:
-                    self.close()
-                    raise
-                if chunk is not None:
-                    return chunk
-                self._finish()
-                raise StopIteration
-            if self._closed:
-                raise StopIteration
             try:
-                raw = next(self._raw)
+                item = self._next_pending()
+                if item is _NEED:
+                    if self._closed:
+                        raise StopIteration
+                    try:
+                        raw: bytes | None = next(self._raw)
+                    except StopIteration:
+                        raw = None
+                    except httpx.HTTPError as exc:
+                        raise from_transport_error(exc, during_stream=True) from exc
+                    self._absorb(raw)
+                    continue
             except StopIteration:
-                events = self._parser.close()
-                if not events:
-                    self.close()
-                    raise decoder.ended() from None
-            except httpx.HTTPError as exc:
-                self.close()
-                raise from_transport_error(exc, during_stream=True) from exc
+                raise
             except BaseException:
                 self.close()
                 raise
-            else:
-                try:
-                    events = self._parser.feed(raw)
-                except BaseException:
-                    self.close()
-                    raise
-            self._pending = events
-            self._pos = 0
+            if item is _DONE:
+                self._finish()
+                raise StopIteration
+            return item  # type: ignore[return-value]
 
     def _finish(self) -> None:
         """After [DONE]: read the tiny rest so the connection can be reused, then close."""
@@ -489,7 +501,7 @@ class ChatStream(Iterator[ChatCompletionChunk]):
             pass
 
 
-class AsyncChatStream(AsyncIterator[ChatCompletionChunk]):
+class AsyncChatStream(_StreamState, AsyncIterator[ChatCompletionChunk]):
     """Async twin of :class:`ChatStream`; use ``async with`` so an early exit releases
     the connection.
 
@@ -498,74 +510,43 @@ class AsyncChatStream(AsyncIterator[ChatCompletionChunk]):
     """
 
     def __init__(self, response: httpx.Response, request_bytes: int, context_call: bool) -> None:
-        self.response = response
-        self.request_bytes = request_bytes
-        self._decoder = _ChunkDecoder(response, context_call)
-        self._parser = SSEParser()
-        self._raw = response.aiter_bytes()
-        self._pending: list[SSEEvent] = []
-        self._pos = 0
-        self._closed = False
-
-    @property
-    def usage(self) -> Usage | None:
-        """The usage from the final usage chunk (None until it arrived)."""
-        return self._decoder.usage
-
-    @property
-    def done(self) -> bool:
-        """True once ``[DONE]`` was received."""
-        return self._decoder.done
+        _StreamState.__init__(self, response, request_bytes, context_call)
+        self._araw = response.aiter_bytes()
 
     def __aiter__(self) -> AsyncChatStream:
         return self
 
     async def __anext__(self) -> ChatCompletionChunk:
-        decoder = self._decoder
         while True:
-            pending = self._pending
-            if self._pos < len(pending):
-                ev = pending[self._pos]
-                self._pos += 1
-                try:
-                    chunk = decoder.decode(ev)
-                except BaseException:
-                    await self.aclose()
-                    raise
-                if chunk is not None:
-                    return chunk
-                await self._finish()
-                raise StopAsyncIteration
-            if self._closed:
-                raise StopAsyncIteration
             try:
-                raw = await self._raw.__anext__()
+                item = self._next_pending()
+                if item is _NEED:
+                    if self._closed:
+                        raise StopAsyncIteration
+                    try:
+                        raw: bytes | None = await self._araw.__anext__()
+                    except StopAsyncIteration:
+                        raw = None
+                    except httpx.HTTPError as exc:
+                        raise from_transport_error(exc, during_stream=True) from exc
+                    self._absorb(raw)
+                    continue
             except StopAsyncIteration:
-                events = self._parser.close()
-                if not events:
-                    await self.aclose()
-                    raise decoder.ended() from None
-            except httpx.HTTPError as exc:
-                await self.aclose()
-                raise from_transport_error(exc, during_stream=True) from exc
+                raise
             except BaseException:
                 await self.aclose()
                 raise
-            else:
-                try:
-                    events = self._parser.feed(raw)
-                except BaseException:
-                    await self.aclose()
-                    raise
-            self._pending = events
-            self._pos = 0
+            if item is _DONE:
+                await self._finish()
+                raise StopAsyncIteration
+            return item  # type: ignore[return-value]
 
     async def _finish(self) -> None:
         if self._closed:
             return
         try:
             seen = 0
-            async for rest in self._raw:
+            async for rest in self._araw:
                 seen += len(rest)
                 if seen > _DRAIN_LIMIT:
                     break
