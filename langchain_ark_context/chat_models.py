@@ -407,6 +407,27 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
             _reraise(err)
         return _chat_result(rc, model)
 
+    def _stream_call(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+        *,
+        is_async: bool,
+    ) -> tuple[_ChunkMapper, Any]:
+        """The chunk mapper and the (not yet opened) routed stream for one call."""
+        model = kwargs.get("model") or self.model
+        include_usage = kwargs.get("stream_usage")
+        if include_usage is None:
+            include_usage = self.stream_usage
+        wire, params = self._get_request_payload(messages, stop, **kwargs)
+        router = self._router(model)
+        opener = router.astream if is_async else router.stream
+        stream = opener(
+            wire, params, include_usage=include_usage, request_id=kwargs.get("request_id")
+        )
+        return _ChunkMapper(model), stream
+
     def _stream(
         self,
         messages: list[BaseMessage],
@@ -414,16 +435,9 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:
-        model = kwargs.get("model") or self.model
-        include_usage = kwargs.get("stream_usage")
-        if include_usage is None:
-            include_usage = self.stream_usage
-        mapper = _ChunkMapper(model)
         try:
-            wire, params = self._get_request_payload(messages, stop, **kwargs)
-            router = self._router(model)
-            rid = kwargs.get("request_id")
-            with router.stream(wire, params, include_usage=include_usage, request_id=rid) as s:
+            mapper, stream = self._stream_call(messages, stop, kwargs, is_async=False)
+            with stream as s:
                 for raw in s:
                     gen = mapper.map(raw)
                     if gen is not None:
@@ -445,18 +459,9 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
         run_manager: AsyncCallbackManagerForLLMRun | None = None,
         **kwargs: Any,
     ) -> AsyncIterator[ChatGenerationChunk]:
-        model = kwargs.get("model") or self.model
-        include_usage = kwargs.get("stream_usage")
-        if include_usage is None:
-            include_usage = self.stream_usage
-        mapper = _ChunkMapper(model)
         try:
-            wire, params = self._get_request_payload(messages, stop, **kwargs)
-            router = self._router(model)
-            rid = kwargs.get("request_id")
-            async with router.astream(
-                wire, params, include_usage=include_usage, request_id=rid
-            ) as s:
+            mapper, stream = self._stream_call(messages, stop, kwargs, is_async=True)
+            async with stream as s:
                 async for raw in s:
                     gen = mapper.map(raw)
                     if gen is not None:
