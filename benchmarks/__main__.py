@@ -363,7 +363,6 @@ def main(argv: list[str] | None = None) -> int:
 
     mode = "smoke" if args.smoke else "full"
     print(f"benchmarks ({mode}): {len(topics)} modules, each in its own interpreter", flush=True)
-    all_rows: list[dict[str, Any]] = []
     failures: list[tuple[str, str]] = []
     timings: list[tuple[str, float, int, str]] = []
     t_all = time.perf_counter()
@@ -381,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
             failures.append((topic, err))
             timings.append((topic, seconds, 0, "failed"))
         by_topic[topic] = rows
-    all_rows = [r for topic in topics for r in by_topic.get(topic, [])]
+    all_rows: list[dict[str, Any]] = [r for t in topics for r in by_topic.get(t, [])]
     total = time.perf_counter() - t_all
 
     seen: dict[tuple[str, str], str] = {}
