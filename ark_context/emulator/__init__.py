@@ -102,9 +102,10 @@ Admin endpoints (JSON, no auth, outside ``/api/v3``)
     ``POST /_emulator/reset`` (contexts, records, faults).
 """
 
+from ._common import API_PATHS
 from ._emulator import Emulator
 from ._errors import EmulatorError
-from ._faults import API_PATHS, Fault
+from ._faults import Fault
 from ._responder import Responder, echo_responder
 from ._runner import run_emulator, serve
 from ._tokens import MESSAGE_OVERHEAD, count_tokens, message_tokens

@@ -6,13 +6,11 @@ import dataclasses
 from collections.abc import Mapping
 from typing import Any, Literal
 
+from ._common import API_PATHS
 from ._errors import EmulatorError
 
-FaultKind = Literal["status", "latency", "drop", "cut_stream"]
-_KINDS = ("status", "latency", "drop", "cut_stream")
-
-#: The API paths a fault can target (relative to the base URL), or ``"*"`` for all of them.
-API_PATHS = ("/context/create", "/context/chat/completions", "/chat/completions")
+FaultKind = Literal["status", "latency", "drop", "cut_stream", "stream_error"]
+_KINDS = ("status", "latency", "drop", "cut_stream", "stream_error")
 
 
 def normalize_path(path: str) -> str:
@@ -42,7 +40,8 @@ class Fault:
     path: str = "*"
     #: How many matching requests this fault hits before it is used up.
     times: int = 1
-    #: ``status``: the HTTP status to answer with (429, 500, 502, 403, 404, ...).
+    #: ``status``: the HTTP status to answer with (429, 500, 502, 403, 404, ...);
+    #: ``stream_error``: the status whose default code/message the error event carries.
     status: int = 500
     #: ``status``: the error code; default depends on the status (see ``default_fault_error``).
     code: str | None = None
@@ -51,11 +50,13 @@ class Fault:
     #: ``status``: the ``Retry-After`` header value (429 defaults to ``"1"``).
     retry_after: str | None = None
     #: Whether the request is processed (turn appended, context created) before the fault
-    #: hits. Default: ``False`` for ``status``, ``True`` for ``drop``; ``cut_stream`` always is.
+    #: hits. Default: ``False`` for ``status``, ``True`` for ``drop``; ``cut_stream`` and
+    #: ``stream_error`` always are (a Responses stream that errors is ``failed``, not stored).
     apply: bool | None = None
     #: ``latency``: seconds added before the request is processed.
     seconds: float = 0.0
-    #: ``cut_stream``: SSE events sent before the connection is closed (no ``[DONE]``).
+    #: ``cut_stream``: SSE events sent before the connection is closed (no ``[DONE]``);
+    #: ``stream_error``: SSE events sent before an error event (then ``[DONE]``).
     after_chunks: int = 1
 
     def __post_init__(self) -> None:
@@ -76,9 +77,14 @@ class Fault:
             self.retry_after = str(self.retry_after)
 
     @property
+    def streams_only(self) -> bool:
+        """Whether only streaming requests consume this fault."""
+        return self.kind in ("cut_stream", "stream_error")
+
+    @property
     def applies(self) -> bool:
         """Whether the request is processed (applied to the context) before the fault hits."""
-        if self.kind == "cut_stream" or self.kind == "latency":
+        if self.kind in ("cut_stream", "stream_error", "latency"):
             return True
         if self.apply is not None:
             return self.apply

@@ -12,6 +12,9 @@ import pytest
     "module",
     [
         "ark_context.emulator._emulator",
+        "ark_context.emulator._contexts",
+        "ark_context.emulator._state",
+        "ark_context.emulator._core",
         "ark_context.emulator._errors",
         "ark_context.emulator._faults",
         "ark_context.emulator._responder",

@@ -1,0 +1,22 @@
+"""Both emulated APIs on one shared state (clock, auth, faults, records)."""
+
+from __future__ import annotations
+
+from ._contexts import ContextAPI
+
+
+class EmulatorCore(ContextAPI):
+    """The protocol logic of every endpoint, without HTTP; :class:`Emulator` adds the app.
+
+    >>> core = EmulatorCore()
+    >>> core.reset()
+    >>> core.records()
+    []
+    """
+
+    def reset(self) -> None:
+        """Forget contexts, records and faults; the clock offset stays."""
+        with self._lock:
+            self._contexts.clear()
+            self._records.clear()
+            self._faults.clear()
