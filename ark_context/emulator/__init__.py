@@ -106,7 +106,7 @@ from ._common import API_PATHS
 from ._emulator import Emulator
 from ._errors import EmulatorError
 from ._faults import Fault
-from ._responder import Responder, echo_responder
+from ._responder import FunctionCall, Reply, Responder, echo_responder
 from ._runner import run_emulator, serve
 from ._tokens import MESSAGE_OVERHEAD, count_tokens, message_tokens
 
@@ -116,6 +116,8 @@ __all__ = [
     "Emulator",
     "EmulatorError",
     "Fault",
+    "FunctionCall",
+    "Reply",
     "Responder",
     "count_tokens",
     "echo_responder",

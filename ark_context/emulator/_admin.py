@@ -90,7 +90,26 @@ async def reset(core: EmulatorCore, request: Request) -> Response:
 
 
 async def health(core: EmulatorCore, request: Request) -> Response:
-    return json_response({"ok": True, "contexts": len(core.contexts())})
+    return json_response(
+        {"ok": True, "contexts": len(core.contexts()), "responses": len(core.responses())}
+    )
+
+
+async def responses(core: EmulatorCore, request: Request) -> Response:
+    if request.method == "DELETE":
+        return json_response({"forgotten": core.forget_responses()})
+    return json_response({"responses": core.responses()})
+
+
+async def response(core: EmulatorCore, request: Request) -> Response:
+    snap = core.response(request.path_params["response_id"])
+    if snap is None:
+        return _error(EmulatorError("no such stored response"), 404, "NotFound.Response")
+    return json_response(snap)
+
+
+async def storage(core: EmulatorCore, request: Request) -> Response:
+    return json_response(core.storage())
 
 
 def admin_routes(core: EmulatorCore) -> list[Route]:
@@ -100,6 +119,9 @@ def admin_routes(core: EmulatorCore) -> list[Route]:
         ("/_emulator/contexts", contexts, ["GET", "DELETE"]),
         ("/_emulator/contexts/forget", forget, ["POST"]),
         ("/_emulator/contexts/{context_id}", context, ["GET"]),
+        ("/_emulator/responses", responses, ["GET", "DELETE"]),
+        ("/_emulator/responses/{response_id}", response, ["GET"]),
+        ("/_emulator/storage", storage, ["GET"]),
         ("/_emulator/records", records, ["GET", "DELETE"]),
         ("/_emulator/clock", clock, ["GET"]),
         ("/_emulator/clock/advance", clock, ["POST"]),

@@ -529,13 +529,14 @@ class ContextAPI(EmulatorState):
         if responder is echo_responder:
             text = echo_responder(turn.effective, turn.params)
         else:
-            text = responder([dict(m) for m in turn.effective], copy.deepcopy(turn.params))
-            if not isinstance(text, str):
+            reply = responder([dict(m) for m in turn.effective], copy.deepcopy(turn.params))
+            if not isinstance(reply, str):
                 raise ApiError(
                     500,
                     "InternalServiceError",
-                    f"The emulator's responder returned {type(text).__name__}, not str.",
+                    f"The emulator's responder returned {type(reply).__name__}, not str.",
                 )
+            text = reply
         finish = "stop"
         if turn.stop:
             cut = min((i for i in (text.find(s) for s in turn.stop) if i >= 0), default=-1)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from ._contexts import ContextAPI
+from ._responses import ResponsesAPI
 
 
-class EmulatorCore(ContextAPI):
+class EmulatorCore(ContextAPI, ResponsesAPI):
     """The protocol logic of every endpoint, without HTTP; :class:`Emulator` adds the app.
 
     >>> core = EmulatorCore()
@@ -15,8 +16,10 @@ class EmulatorCore(ContextAPI):
     """
 
     def reset(self) -> None:
-        """Forget contexts, records and faults; the clock offset stays."""
+        """Forget contexts, responses, records and faults; the clock offset stays."""
         with self._lock:
             self._contexts.clear()
+            self.forget_responses()
+            self._token_hours_released = 0
             self._records.clear()
             self._faults.clear()

@@ -9,11 +9,21 @@ from ._app import build_app
 from ._contexts import DEFAULT_MAX_TOKENS, DEFAULT_MODEL_WINDOW
 from ._core import EmulatorCore
 from ._responder import Responder
+from ._responses import (
+    CACHING_EXPIRE_MAX,
+    EXPIRE_DEFAULT,
+    EXPIRE_MAX,
+    MAX_CHAIN_ITEMS,
+    MAX_OUTPUT_TOKENS,
+    PREFIX_MIN_TOKENS,
+    RESPONSE_WINDOW,
+)
 from ._state import EmulatorState
 
 
 class Emulator(EmulatorCore):
-    """A local Ark Context API: state, protocol logic and an ASGI app (``emu.app``).
+    """A local Ark Context API and Responses API: state, protocol logic and an ASGI app
+    (``emu.app``). Settings are described in the package docstring.
 
     >>> emu = Emulator()
     >>> emu.create_context(model="ep-test", messages=[{"role": "system", "content": "Hi"}])[:4]
@@ -33,6 +43,13 @@ class Emulator(EmulatorCore):
         chunk_tokens: int = 1,
         default_max_tokens: int = DEFAULT_MAX_TOKENS,
         max_records: int = 10_000,
+        response_window: int = RESPONSE_WINDOW,
+        max_output_tokens: int = MAX_OUTPUT_TOKENS,
+        expire_default: int = EXPIRE_DEFAULT,
+        expire_max: int = EXPIRE_MAX,
+        caching_expire_max: int = CACHING_EXPIRE_MAX,
+        prefix_min_tokens: int = PREFIX_MIN_TOKENS,
+        max_chain_items: int = MAX_CHAIN_ITEMS,
     ) -> None:
         EmulatorState.__init__(
             self,
@@ -46,6 +63,15 @@ class Emulator(EmulatorCore):
             max_records=max_records,
         )
         self._init_contexts(model_window, default_max_tokens)
+        self._init_responses(
+            response_window=response_window,
+            max_output_tokens=max_output_tokens,
+            expire_default=expire_default,
+            expire_max=expire_max,
+            caching_expire_max=caching_expire_max,
+            prefix_min_tokens=prefix_min_tokens,
+            max_chain_items=max_chain_items,
+        )
         self._app: Any = None
         #: Set by ``run_emulator`` while served over a socket.
         self.base_url: str | None = None

@@ -2,18 +2,38 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from ._tokens import content_text
 
-#: ``responder(messages, params) -> reply text``. ``messages`` is the effective prompt (context
-#: part + messages sent) as wire dicts; ``params`` holds the request's set fields (``model``,
-#: ``max_tokens``, ``stop``, ``temperature``, ...; never ``messages``) plus ``"prompt_info"``:
-#: ``{"messages", "tokens", "cached_tokens", "from_context", "context_id", "mode", "path"}``.
-#: Do not mutate the arguments. ``max_tokens``/``stop``/window limits are applied to the text
-#: it returns.
-Responder = Callable[[Sequence[Mapping[str, Any]], Mapping[str, Any]], str]
+
+@dataclasses.dataclass(frozen=True)
+class FunctionCall:
+    """A reply that calls a declared function tool (Responses API only).
+
+    >>> FunctionCall("get_weather", {"location": "Beijing"}).name
+    'get_weather'
+    """
+
+    name: str
+    #: A JSON-serialisable value, or a JSON string.
+    arguments: Any = dataclasses.field(default_factory=dict)
+
+
+#: What a responder returns: reply text, or (Responses API) one or more function calls.
+Reply = str | FunctionCall | Sequence[FunctionCall]
+
+#: ``responder(messages, params) -> reply``. ``messages`` is the effective prompt (context
+#: part + messages sent; for the Responses API the chain's transcript, where messages are
+#: ``{"role", "content"}`` and function items keep their ``type``) as wire dicts; ``params``
+#: holds the request's set fields (``model``, ``max_tokens``, ``stop``, ``tools``, ``text``,
+#: ...; never ``messages``/``input``) plus ``"prompt_info"``: ``{"messages", "tokens",
+#: "cached_tokens", "from_context", "context_id", "mode", "path"}``. Do not mutate the
+#: arguments. Token and window limits are applied to the text it returns. The Context API
+#: accepts text only.
+Responder = Callable[[Sequence[Mapping[str, Any]], Mapping[str, Any]], Reply]
 
 
 def echo_responder(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> str:
