@@ -166,15 +166,15 @@ def text_format(text: Any) -> dict[str, Any] | None:
     if kind == "json_object":
         return {"type": "json_object"}
     if kind == "json_schema":
+        if isinstance(fmt.get("json_schema"), dict):
+            raise invalid(
+                "text.format",
+                "the Responses API takes the flat shape {type, name, schema, strict}, "
+                "not the Chat shape {type, json_schema: {...}}",
+            )
         if not isinstance(fmt.get("name"), str) or not fmt["name"]:
             raise invalid("text.format.name", "a json_schema format needs a name")
         if not isinstance(fmt.get("schema"), dict):
-            if isinstance(fmt.get("json_schema"), dict):
-                raise invalid(
-                    "text.format",
-                    "the Responses API takes the flat shape {type, name, schema, strict}, "
-                    "not the Chat shape {type, json_schema: {...}}",
-                )
             raise invalid("text.format.schema", "a json_schema format needs a schema object")
         return null_free(fmt)
     raise invalid("text.format.type", "must be 'text', 'json_object' or 'json_schema'")
