@@ -211,6 +211,7 @@ async def test_reasoning_is_never_cached_nor_chained(client: httpx.AsyncClient, 
     t1 = await ok(client, input=[SYSTEM, user("think")], caching=CACHING, thinking=on)
     reasoning, message = t1["output"]
     assert reasoning["type"] == "reasoning" and reasoning["id"].startswith("rs_")
+    assert message["type"] == "message"
     summary = reasoning["summary"][0]
     assert summary["type"] == "summary_text" and summary["text"]
     assert (
