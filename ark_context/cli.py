@@ -34,7 +34,7 @@ def _cmd_emulator(args: argparse.Namespace) -> int:
         )
 
         def announce(base_url: str) -> None:
-            print(f"Ark Context API emulator listening on {base_url}", flush=True)
+            print(f"Ark API emulator (Context + Responses) listening on {base_url}", flush=True)
             print(f"admin endpoints: {base_url.rsplit('/api/v3', 1)[0]}/_emulator/", flush=True)
 
         serve(emu, host=args.host, port=args.port, log_level=args.log_level, announce=announce)
@@ -103,8 +103,8 @@ def _add_backend_options(p: argparse.ArgumentParser, chunk_delay: float) -> None
 def _add_emulator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "emulator",
-        help="run the local Ark Context API emulator",
-        description="Serve the Ark Context API emulator (base URL http://HOST:PORT/api/v3).",
+        help="run the local Ark API emulator (Context API and Responses API)",
+        description="Serve the Ark API emulator (base URL http://HOST:PORT/api/v3).",
     )
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback)")
     p.add_argument("--port", type=int, default=8765, help="port (default 8765; 0 = any free)")
@@ -120,9 +120,9 @@ def _add_emulator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
     p.add_argument("--chunk-tokens", type=int, default=1, help="tokens per SSE chunk")
     p.add_argument(
         "--log-level",
-        default="info",
+        default="warning",
         choices=["critical", "error", "warning", "info", "debug"],
-        help="uvicorn log level",
+        help="uvicorn log level (default warning: quiet; info shows uvicorn's own lines)",
     )
     p.set_defaults(handler=_cmd_emulator)
 

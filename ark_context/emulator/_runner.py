@@ -102,10 +102,11 @@ def run_emulator(
 
 
 def serve(emulator: Emulator, *, host: str = "127.0.0.1", port: int = 8765,
-          log_level: str = "info", announce: Any = None) -> None:  # fmt: skip
+          log_level: str = "warning", announce: Any = None) -> None:  # fmt: skip
     """Serve in the foreground until interrupted (Ctrl-C / SIGTERM); used by the CLI.
 
     ``announce(base_url)`` is called once the socket is bound (port 0 picks a free port).
+    Quiet by default: uvicorn's startup and shutdown lines show from ``log_level="info"``.
     """
     sock = _bind(host, port)
     root = _url(host, sock.getsockname()[1])

@@ -222,3 +222,34 @@ def test_cli_rejects_a_taken_port():
         )
     assert done.returncode == 2
     assert "cannot bind" in done.stderr
+
+
+def _startup_output(*extra: str) -> str:
+    """Everything `ark-context emulator` prints from start to a clean SIGINT shutdown."""
+    proc = subprocess.Popen(
+        [*cli_command(), "emulator", "--port", "0", *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    assert proc.stdout is not None
+    lines = [proc.stdout.readline(), proc.stdout.readline()]
+    assert "listening on" in lines[0], lines
+    base_url = lines[0].strip().rsplit(" ", 1)[1]
+    assert httpx.get(base_url.replace("/api/v3", "/_emulator/health"), timeout=5).status_code == 200
+    proc.send_signal(signal.SIGINT)
+    try:
+        rest, _ = proc.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        rest, _ = proc.communicate(timeout=10)
+    return "".join(lines) + rest
+
+
+def test_cli_is_quiet_by_default_and_verbose_on_request():
+    quiet = _startup_output()
+    assert "INFO" not in quiet and "Uvicorn running" not in quiet
+    assert "Responses" in quiet  # the banner names both APIs
+    verbose = _startup_output("--log-level", "info")
+    assert "INFO" in verbose
