@@ -24,6 +24,7 @@ SECTION = "Emulator throughput"
 CONNECTIONS = 4
 AUTH = {"Authorization": "Bearer bench-key"}
 MODEL = "ep-bench"
+RESPONSES_MODEL = "doubao-seed-1-6-251015"
 SYSTEM = {"role": "system", "content": "You are a benchmark. Answer briefly."}
 
 
@@ -185,6 +186,9 @@ async def _run_http(n: int, repeats: int) -> dict[str, tuple[float, float]]:
             out["plain"] = await _measure(server, client, n, plain)
             out["stream"] = await _measure(server, client, max(40, n // 4), chat_on(session, True))
         out["lean"] = _median([await _run_lean_client(server, n) for _ in range(repeats)])
+        out["responses"] = _median(
+            [await _run_lean_client(server, n, "responses") for _ in range(repeats)]
+        )
     finally:
         server.close()
     return out
@@ -212,7 +216,36 @@ class _LeanConnection:
         return int(head[9:12]), await self.reader.readexactly(length)
 
 
-async def _run_lean_client(server: _Server, n: int) -> tuple[float, float]:
+#: Per API: (setup path, setup body, turn path, turn body from (state id, i)).
+_LEAN_APIS: dict[str, tuple[str, dict[str, Any], str, Callable[[str, int], dict[str, Any]]]] = {
+    "context": (
+        "/context/create",
+        {"model": MODEL, "messages": [SYSTEM]},
+        "/context/chat/completions",
+        lambda cid, i: {
+            "model": MODEL,
+            "context_id": cid,
+            "messages": [{"role": "user", "content": f"question number {i}"}],
+        },
+    ),
+    # each connection's turns branch from its own first turn, with session caching: every
+    # request resolves a chain, reads the cache, stores a response and counts its storage
+    "responses": (
+        "/responses",
+        {"model": RESPONSES_MODEL, "input": [SYSTEM], "caching": {"type": "enabled"}},
+        "/responses",
+        lambda rid, i: {
+            "model": RESPONSES_MODEL,
+            "previous_response_id": rid,
+            "input": f"question number {i}",
+            "caching": {"type": "enabled"},
+        },
+    ),
+}
+
+
+async def _run_lean_client(server: _Server, n: int, api: str = "context") -> tuple[float, float]:
+    setup_path, setup_body, path, turn_body = _LEAN_APIS[api]
     hostport = server.base_url.split("//", 1)[1].split("/", 1)[0]
     host, port = hostport.rsplit(":", 1)
     conns = [
@@ -221,20 +254,15 @@ async def _run_lean_client(server: _Server, n: int) -> tuple[float, float]:
     try:
         ids = []
         for c in conns:
-            status, data = await c.post("/context/create", {"model": MODEL, "messages": [SYSTEM]})
+            status, data = await c.post(setup_path, setup_body)
             if status != 200:
-                raise RuntimeError(f"create failed: {data!r}")
+                raise RuntimeError(f"setup failed: {data!r}")
             ids.append(json.loads(data)["id"])
 
         async def one(w: int, i: int) -> None:
-            body = {
-                "model": MODEL,
-                "context_id": ids[w],
-                "messages": [{"role": "user", "content": f"question number {i}"}],
-            }
-            status, data = await conns[w].post("/context/chat/completions", body)
+            status, data = await conns[w].post(path, turn_body(ids[w], i))
             if status != 200:
-                raise RuntimeError(f"chat failed: {data!r}")
+                raise RuntimeError(f"{path} failed: {data!r}")
 
         per = max(1, n // CONNECTIONS)
 
@@ -315,6 +343,17 @@ def run(smoke: bool) -> list[dict[str, Any]]:
             note=f"median of {repeats}; one uvicorn worker in its own process; {CONNECTIONS} "
             f"keep-alive connections from a minimal HTTP/1.1 client; server used {lean_cpu:.0%} "
             "of a core",
+        ),
+        _row(
+            "/responses, session caching chain, non-streaming (server-bound: lean client)",
+            http["responses"][0],
+            "req/s",
+            anchor=base,
+            anchor_value=lean,
+            target=">= 2000 req/s",
+            note=f"median of {repeats}; same server and client as above; each request chains "
+            "from its connection's first turn with caching enabled; server used "
+            f"{http['responses'][1]:.0%} of a core",
         ),
         _row(
             "session context chat, non-streaming, httpx client",
