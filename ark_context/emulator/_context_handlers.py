@@ -13,56 +13,53 @@ from ._contexts import ContextAPI, Turn
 from ._errors import ApiError
 from ._faults import Fault
 from ._http import (
+    BareRecord,
     FinallyStream,
     answer_fault,
     error_response,
     fault_error,
     json_response,
-    read_json,
-    request_ids,
+    open_post,
+    reject,
     sse_events,
 )
 from ._tokens import split_pieces
 
 
-def bare_record(path: str, rid: str, body: dict[str, Any] | None) -> dict[str, Any]:
-    """The record of a request that produced no turn (rejected, or faulted before)."""
-    body = body or {}
-    cid = body.get("context_id")
-    model = body.get("model")
-    messages = body.get("messages")
-    return new_record(
-        path,
-        rid,
-        context_id=cid if isinstance(cid, str) else None,
-        model=model if isinstance(model, str) else None,
-        stream=body.get("stream") is True,
-        sent=messages if isinstance(messages, list) else None,
-    )
+def bare_record(path: str) -> BareRecord:
+    """How to record a request on ``path`` that produced no turn (refused, or faulted)."""
+
+    def bare(rid: str, body: dict[str, Any] | None) -> dict[str, Any]:
+        body = body or {}
+        cid = body.get("context_id")
+        model = body.get("model")
+        messages = body.get("messages")
+        return new_record(
+            path,
+            rid,
+            context_id=cid if isinstance(cid, str) else None,
+            model=model if isinstance(model, str) else None,
+            stream=body.get("stream") is True,
+            sent=messages if isinstance(messages, list) else None,
+        )
+
+    return bare
 
 
 async def create(api: ContextAPI, request: Request) -> Response:
     """``POST /context/create``."""
-    rid, headers = request_ids(api, request)
-    body: dict[str, Any] | None = None
-    fault: Fault | None = None
+    bare = bare_record(PATH_CREATE)
+    post = await open_post(api, request, PATH_CREATE, bare)
+    if isinstance(post, Response):
+        return post
+    rid, headers, fault = post.rid, post.headers, post.fault
     try:
-        api.check_auth(request.headers.get("authorization"))
-        body = await read_json(request)
-        fault = api.take_fault(PATH_CREATE, False)
-        if fault is not None:
-            if fault.kind == "latency":
-                await api.sleep(fault.seconds)
-            elif not fault.applies:
-                rec = bare_record(PATH_CREATE, rid, body)
-                return await answer_fault(api, request, fault, rec, rid, headers)
-        out, ctx = api.create(body, rid)
+        if fault is not None and fault.kind == "latency":
+            await api.sleep(fault.seconds)
+        out, ctx = api.create(post.body, rid)
     except ApiError as e:
-        rec = bare_record(PATH_CREATE, rid, body)
-        rec.update(status=e.status, error=e.code, outcome="error")
-        api.record(rec)
-        return error_response(e, rid, headers)
-    rec = bare_record(PATH_CREATE, rid, body)
+        return reject(api, e, bare(rid, post.body), rid, headers)
+    rec = bare(rid, post.body)
     rec.update(
         context_id=ctx.id,
         mode=ctx.mode,
@@ -118,22 +115,15 @@ def _stream_error_event(fault: Fault, rid: str) -> bytes:
 
 async def completion(api: ContextAPI, request: Request, path: str) -> Response:
     """``POST /context/chat/completions`` and ``POST /chat/completions``."""
-    rid, headers = request_ids(api, request)
-    body: dict[str, Any] | None = None
-    fault: Fault | None = None
+    bare = bare_record(path)
+    post = await open_post(api, request, path, bare)
+    if isinstance(post, Response):
+        return post
+    rid, headers, fault = post.rid, post.headers, post.fault
     try:
-        api.check_auth(request.headers.get("authorization"))
-        body = await read_json(request)
-        fault = api.take_fault(path, body.get("stream") is True)
-        if fault is not None and not fault.applies:
-            rec = bare_record(path, rid, body)
-            return await answer_fault(api, request, fault, rec, rid, headers)
-        turn = api.prepare(body, path, rid)
+        turn = api.prepare(post.body, path, rid)
     except ApiError as e:
-        rec = bare_record(path, rid, body)
-        rec.update(status=e.status, error=e.code, outcome="error")
-        api.record(rec)
-        return error_response(e, rid, headers)
+        return reject(api, e, bare(rid, post.body), rid, headers)
     streaming = False
     try:
         delay = api.latency

@@ -20,6 +20,7 @@ from ._errors import (
     context_not_found,
     invalid,
     missing,
+    required_model,
     unsupported,
 )
 from ._responder import echo_responder
@@ -305,11 +306,7 @@ class ContextAPI(EmulatorState):
 
     def create(self, body: Mapping[str, Any], request_id: str) -> tuple[dict[str, Any], _Context]:
         """``POST /context/create``: validate, store, return (response body, context)."""
-        model = body.get("model")
-        if model is None:
-            raise missing("model")
-        if not isinstance(model, str) or not model:
-            raise invalid("model", "must be a non-empty string")
+        model = required_model(body)
         messages = _check_messages(body.get("messages"))
         mode = body.get("mode")
         mode = "session" if mode is None else mode
@@ -380,11 +377,7 @@ class ContextAPI(EmulatorState):
     # ------------------------------------------------------------------ completions
     def prepare(self, body: Mapping[str, Any], path: str, request_id: str) -> Turn:
         """Validate a completion and fix its effective prompt; marks a session context busy."""
-        model = body.get("model")
-        if model is None:
-            raise missing("model")
-        if not isinstance(model, str) or not model:
-            raise invalid("model", "must be a non-empty string")
+        model = required_model(body)
         on_context = path == PATH_CONTEXT_CHAT
         context_id = body.get("context_id") if on_context else None
         if on_context:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
+from typing import Any
 
 _TYPES = {
     400: "BadRequest",
@@ -88,6 +90,16 @@ def invalid(field: str, why: str) -> ApiError:
         f"The parameter `{field}` specified in the request is not valid: {why}.",
         field,
     )
+
+
+def required_model(body: Mapping[str, Any]) -> str:
+    """The request's ``model``: a non-empty string, else ``MissingParameter``/``InvalidParameter``."""
+    model = body.get("model")
+    if model is None:
+        raise missing("model")
+    if not isinstance(model, str) or not model:
+        raise invalid("model", "must be a non-empty string")
+    return model
 
 
 def unsupported(field: str, why: str = "it is not supported by the Context API") -> ApiError:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from typing import Any
@@ -105,6 +106,47 @@ async def answer_fault(
     rec["error"] = e.code
     state.record(rec)
     return error_response(e, rid, headers)
+
+
+def reject(
+    state: EmulatorState, e: ApiError, rec: dict[str, Any], rid: str, headers: dict[str, str]
+) -> Response:
+    """Record ``rec`` as refused with ``e`` and answer with its error body."""
+    rec.update(status=e.status, error=e.code, outcome="error")
+    state.record(rec)
+    return error_response(e, rid, headers)
+
+
+@dataclasses.dataclass
+class Post:
+    """An authenticated API POST with its JSON body and the fault it drew (if any)."""
+
+    rid: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    fault: Fault | None
+
+
+#: ``bare(request_id, body)``: the record of a request that produced nothing.
+BareRecord = Callable[[str, "dict[str, Any] | None"], dict[str, Any]]
+
+
+async def open_post(
+    state: EmulatorState, request: Request, path: str, bare: BareRecord
+) -> Post | Response:
+    """Auth, body and fault of an API POST; a ``Response`` when it ends here (refused, or
+    a fault that hits before the request is processed)."""
+    rid, headers = request_ids(state, request)
+    body: dict[str, Any] | None = None
+    try:
+        state.check_auth(request.headers.get("authorization"))
+        body = await read_json(request)
+    except ApiError as e:
+        return reject(state, e, bare(rid, body), rid, headers)
+    fault = state.take_fault(path, body.get("stream") is True)
+    if fault is not None and not fault.applies:
+        return await answer_fault(state, request, fault, bare(rid, body), rid, headers)
+    return Post(rid, headers, body, fault)
 
 
 async def sse_events(

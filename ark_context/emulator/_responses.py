@@ -15,7 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._common import PATH_RESPONSES, is_int, is_number, new_record
-from ._errors import ApiError, EmulatorError, invalid, missing
+from ._errors import ApiError, EmulatorError, invalid, required_model
 from ._responder import FunctionCall, echo_responder
 from ._response_items import (
     Item,
@@ -302,11 +302,7 @@ class ResponsesAPI(EmulatorState):
     # ------------------------------------------------------------------ create
     def prepare_response(self, body: Mapping[str, Any], request_id: str) -> ResponseTurn:
         """Validate ``POST /responses`` against every documented rule and fix its transcript."""
-        model = body.get("model")
-        if model is None:
-            raise missing("model")
-        if not isinstance(model, str) or not model:
-            raise invalid("model", "must be a non-empty string")
+        model = required_model(body)
         items = check_input(body.get("input"))
         instructions = body.get("instructions")
         if instructions is not None and not isinstance(instructions, str):

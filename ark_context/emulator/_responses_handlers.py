@@ -18,7 +18,8 @@ from ._http import (
     error_response,
     fault_error,
     json_response,
-    read_json,
+    open_post,
+    reject,
     request_ids,
     sse_events,
 )
@@ -106,21 +107,14 @@ def _error_event(fault: Fault, rid: str, sequence_number: int) -> bytes:
 
 async def create(api: ResponsesAPI, request: Request) -> Response:
     """``POST /responses``."""
-    rid, headers = request_ids(api, request)
-    body: dict[str, Any] | None = None
-    fault: Fault | None = None
+    post = await open_post(api, request, PATH_RESPONSES, _bare_record)
+    if isinstance(post, Response):
+        return post
+    rid, headers, fault = post.rid, post.headers, post.fault
     try:
-        api.check_auth(request.headers.get("authorization"))
-        body = await read_json(request)
-        fault = api.take_fault(PATH_RESPONSES, body.get("stream") is True)
-        if fault is not None and not fault.applies:
-            return await answer_fault(api, request, fault, _bare_record(rid, body), rid, headers)
-        turn = api.prepare_response(body, rid)
+        turn = api.prepare_response(post.body, rid)
     except ApiError as e:
-        rec = _bare_record(rid, body)
-        rec.update(status=e.status, error=e.code, outcome="error")
-        api.record(rec)
-        return error_response(e, rid, headers)
+        return reject(api, e, _bare_record(rid, post.body), rid, headers)
     try:
         delay = api.latency + (fault.seconds if fault and fault.kind == "latency" else 0.0)
         if delay:
@@ -190,9 +184,7 @@ async def _simple(
             return await answer_fault(api, request, fault, rec, rid, headers)
         out = action(response_id)
     except ApiError as e:
-        rec.update(status=e.status, error=e.code, outcome="error")
-        api.record(rec)
-        return error_response(e, rid, headers)
+        return reject(api, e, rec, rid, headers)
     rec.update(status=200, applied=request.method == "DELETE")
     if fault is not None and fault.kind in ("status", "drop"):
         return await answer_fault(api, request, fault, rec, rid, headers)
