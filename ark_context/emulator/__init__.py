@@ -1,9 +1,12 @@
-"""A local Ark Context API server for tests, demos and notebooks.
+"""A local Ark server (Context API and Responses API) for tests, demos and notebooks.
 
-It implements ``POST /context/create``, ``POST /context/chat/completions`` and
-``POST /chat/completions`` under ``/api/v3`` on its own (it imports nothing from the
-``ark_context`` client), with deterministic replies and token counts, full inspection of what
-the "model" saw, and fault injection. Needs the ``emulator`` extra (starlette, uvicorn).
+It implements ``POST /context/create``, ``POST /context/chat/completions``,
+``POST /chat/completions``, ``POST /responses`` (plain and SSE), ``GET|DELETE
+/responses/{id}`` and ``GET /responses/{id}/input_items`` under ``/api/v3`` on its own (it
+imports nothing from the ``ark_context`` client), with deterministic replies and token
+counts, full inspection of what the "model" saw, and fault injection. Needs the ``emulator``
+extra (starlette, uvicorn). The official SDK (``volcengine-ark-runtime``) works against it
+unchanged (``client.responses.create/retrieve/delete``, ``client.input_items.list``).
 
 >>> from ark_context.emulator import run_emulator
 >>> with run_emulator() as emu:  # doctest: +SKIP
@@ -57,8 +60,8 @@ Validation (400)
 Replies
     The default responder depends only on the effective prompt:
     ``"[saw 5 messages, 123 tokens, 100 cached] echo: <last user text>"``. Pass
-    ``Emulator(responder=fn)``, ``fn(messages, params) -> str`` (see ``Responder``) to script
-    replies. ``stop`` cuts at the first stop string (not included); ``max_tokens`` (default
+    ``Emulator(responder=fn)``, ``fn(messages, params) -> str`` (see ``Responder``; the
+    Responses API also takes ``FunctionCall`` replies) to script replies. ``stop`` cuts at the first stop string (not included); ``max_tokens`` (default
     4096) and the window cut by tokens with ``finish_reason: "length"``. Streams send one SSE
     chunk per ``chunk_tokens`` tokens (first has ``delta.role``, last has ``finish_reason``),
     then the usage chunk (``choices: []``) when ``stream_options.include_usage``, then
@@ -79,8 +82,8 @@ Records (``emu.records(path=None)``, ``emu.completions()``)
     (code), ``fault`` (kind or None), ``cut`` (stream cut), ``outcome``
     (``ok|error|fault|cancelled``). Kept: the last ``max_records`` (10000).
 
-Faults (``emu.inject_fault(path, kind, times=1, ...)``; path ``/context/create``,
-``/context/chat/completions``, ``/chat/completions`` or ``"*"``; FIFO, one per request)
+Faults (``emu.inject_fault(path, kind, times=1, ...)``; path one of ``API_PATHS`` or
+``"*"``; FIFO, one per request)
     ``status`` (``status=429|500|502|403|404|...``, optional ``code``, ``message``,
     ``retry_after``; 429 sends ``Retry-After: 1``): answered with an Ark error body.
     ``apply=False`` (default) = the request was not processed at all; ``apply=True`` = it was
@@ -92,6 +95,106 @@ Faults (``emu.inject_fault(path, kind, times=1, ...)``; path ``/context/create``
     ``cut_stream`` (``after_chunks=k``, streaming requests only): the turn is appended, k SSE
     events are sent, then the connection is closed without ``[DONE]``. Every stream appends
     its turn before the first chunk, so an abandoned stream counts as applied too.
+    ``stream_error`` (``after_chunks=k``, streaming requests only; ``status``/``code``/
+    ``message`` pick the error): k events, then a mid-stream error message, then ``[DONE]``;
+    the turn is appended (Context API) or the response failed (Responses API, below).
+
+Responses API (``POST /responses``; the readings taken where the docs are silent or
+contradict themselves are marked "reading", numbered as in the project's unknowns table)
+    Ids: ``resp_<request-id-like>``; items ``msg_``/``fc_``/``fco_``/``rs_``, calls ``call_``.
+    ``input`` is a string (one user message) or items: ``message`` (roles system, user,
+    assistant, developer; text, or parts ``input_text``/``input_image``/``input_video``/
+    ``input_file``/``output_text``), ``function_call``, ``function_call_output`` (its
+    ``call_id`` must name an earlier call of the chain, else 400); ``reasoning`` items sent back
+    are ignored. Explicit JSON nulls count as unset (the SDK sends them; reading #7: a null
+    ``thinking`` equals an absent one). Tokens: a context item costs ``MESSAGE_OVERHEAD`` plus
+    its text (function calls: name and arguments; outputs: the output); images are free;
+    ``instructions`` cost as a system message; tool declarations are free.
+    ``usage.input_tokens`` is the whole transcript, ``output_tokens`` the reply (and the
+    reasoning summary), without the overhead; ``cached_tokens`` is the part read from the cache.
+
+    Chains: ``previous_response_id`` continues from a stored response: the model sees every
+    alive turn of its chain (inputs and outputs, never reasoning), then this ``input``;
+    ``instructions`` come first and are not inherited. Any stored response may be branched
+    from, any number of times. Not found, deleted, expired, ``store: false`` or failed
+    responses: 404 ``NotFound.Response`` "The specified response ... is not found or expired."
+    (reading #1). Reading #5: a chain whose start expired is gone too (404, naming the
+    ancestor), since a turn's content does not outlive its ancestors. Reading #15: another
+    ``model`` than the chain's is a 400. A response being streamed is InProgress (403
+    ``OperationDenied.InvalidState`` on GET or chaining) until its stream ends.
+
+    Session caching (``caching: {"type": "enabled"}``): a turn writes its whole transcript and
+    its reply (never reasoning) to the cache only when every earlier turn of its chain wrote
+    (one turn without caching stops writes for the rest of that branch), its ``thinking``
+    equals the previous turn's, and it has no ``instructions``. A turn reads (``cached_tokens``)
+    what the deepest writing ancestor holds, when its ``thinking`` equals its parent's and it
+    has no ``instructions`` (reading #7: a thinking mismatch is a silent miss, not an error).
+    DELETE removes a turn from every chain through it: later turns no longer see it, read only
+    up to it, and are written again by the next caching turn.
+
+    Prefix caching (``caching: {"type": "enabled", "prefix": true}``): no reply (``output``
+    empty, ``output_tokens`` 0), the id is fixed and reusable by any number of calls (with or
+    without ``caching``; same ``thinking`` to read it). Reading #16: at least
+    ``prefix_min_tokens`` (1025: "more than 1024") input tokens.
+
+    Rules that fail with 400 (code ``InvalidParameter`` with ``param`` unless said): caching
+    with ``instructions``, or in a chain that used them (the documented message "The parameter
+    `instructions` specified in the request are not valid: caching is not supported for
+    instructions."); ``store: false`` with caching; ``tools`` on any turn after the first of a
+    chain that cached (later turns inherit the first turn's tools, which go when it is
+    deleted); non-function tools with caching; ``text.format`` ``json_schema`` after a caching
+    turn (``json_object`` is fine); a prefix cache that is short or streamed; ``partial``
+    (prefill) with caching; a chain over ``max_chain_items`` (1000) items; with caching, a
+    transcript over ``response_window`` (262144) minus ``max_output_tokens`` (400
+    ``OutofContextError``: the cache is never truncated); without, over the window;
+    ``reasoning.effort`` other than minimal with thinking disabled; Chat-shaped tools or
+    ``json_schema`` (``{"function": ...}``, ``{"json_schema": ...}``).
+
+    ``expire_at`` (UTC seconds): default created + ``expire_default`` (259200, 3 days). Reading
+    #4: at most created + ``expire_max`` (604800, 7 days, the create API's range) for a turn
+    without caching, created + ``caching_expire_max`` (259200, the caching pages' "at most 3
+    days") for a caching turn; outside ``(created, max]`` is a 400, never clamped. A fixed
+    deadline on the emulator clock, never extended by use. All three are ``Emulator`` settings.
+
+    Replies: the same responder as the Context API (``messages`` = the transcript above). It
+    returns text, or ``FunctionCall(name, arguments)`` (or a list of them) to answer with
+    ``function_call`` items (``call_id``, ``name``, JSON ``arguments``); the next turn sends
+    ``function_call_output``. The default responder echoes, except: ``tool_choice`` naming a
+    function (or ``required``) calls it with arguments valid for its ``parameters``, unless
+    the last item is a function output; ``text.format`` ``json_object`` gives ``{"answer":
+    echo}``; ``json_schema`` a value valid for the schema. ``thinking: {"type": "enabled"}``
+    adds a ``reasoning`` item first (summary "Thinking about: <last user text>") and
+    ``reasoning_tokens``; ``auto`` and ``disabled`` do not. ``max_output_tokens`` (default
+    32768) covers reasoning and answer; a cut reply is ``status: "incomplete"``,
+    ``incomplete_details: {"reason": "length"}``, and is stored. GET omits reasoning items.
+
+    Streams: ``data: <event>`` messages (no ``event:`` lines), each with ``type`` and
+    ``sequence_number`` (0, 1, ...): ``response.created``, ``response.in_progress``, per output
+    item ``output_item.added``, then the reasoning summary / content part / function-call
+    argument events with deltas of ``chunk_tokens`` tokens, ``output_item.done``; then one
+    terminal ``response.completed`` or ``response.incomplete`` (the only event with usage);
+    then ``data: [DONE]``.
+
+    ``GET /responses/{id}/input_items``: the chain's items (earlier turns' inputs and outputs,
+    then this turn's inputs; no reasoning), ``order`` desc (default) or asc, ``limit`` 1..100
+    (default 100), ``after``/``before`` item ids, ``has_more``, ``first_id``, ``last_id``;
+    images bare unless ``include[]=message.input_image.image_url``. DELETE answers
+    ``{"id", "object": "response", "deleted": true}``.
+
+    Inspection: ``emu.responses()`` / ``emu.response(id)`` (``messages`` the model saw,
+    ``output``, ``usage``, ``cached_tokens`` a chained turn would read, ``cache_tokens`` held,
+    ``token_hours`` of storage until ``expire_at`` or deletion, started hours rounded up),
+    ``emu.storage()`` (totals, including deleted and expired responses' bills),
+    ``emu.response_records()``. Records of ``/responses`` add ``response_id``,
+    ``previous_response_id``, ``output`` (``reply`` = the message text, ``finish_reason`` = the
+    status, ``mode`` = ``caching``/``prefix``/None); GET/DELETE/input_items are recorded under
+    ``/responses/{id}`` and ``/responses/{id}/input_items``. Faults target those paths too
+    (``/responses``: all kinds; the others: ``status``, ``drop``, ``latency``). A response cut
+    by ``cut_stream`` or ``drop`` is stored (its id reached the client only in
+    ``response.created``, if at all); ``stream_error`` (``after_chunks=k``) sends k events then
+    ``{"type": "error", "code", "message", "param", "sequence_number"}`` and ``[DONE]``, and
+    the response is failed: not stored. On chat streams ``stream_error`` sends a Chat-style
+    ``data: {"error": {...}}`` message instead.
 
 Admin endpoints (JSON, no auth, outside ``/api/v3``)
     ``GET /_emulator/health``; ``GET /_emulator/contexts`` (with transcripts),
@@ -99,7 +202,9 @@ Admin endpoints (JSON, no auth, outside ``/api/v3``)
     ``POST /_emulator/contexts/forget`` (server restart); ``GET|DELETE /_emulator/records``
     (``?path=``); ``GET /_emulator/clock``, ``POST /_emulator/clock/advance {"seconds": n}``;
     ``GET|POST|DELETE /_emulator/faults`` (POST body = ``Fault`` fields);
-    ``POST /_emulator/reset`` (contexts, records, faults).
+    ``GET|DELETE /_emulator/responses``, ``GET /_emulator/responses/{id}``,
+    ``GET /_emulator/storage``; ``POST /_emulator/reset`` (contexts, responses, records,
+    faults).
 """
 
 from ._common import API_PATHS

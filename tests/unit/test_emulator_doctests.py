@@ -15,6 +15,8 @@ import pytest
         "ark_context.emulator._contexts",
         "ark_context.emulator._state",
         "ark_context.emulator._core",
+        "ark_context.emulator._responses",
+        "ark_context.emulator._response_items",
         "ark_context.emulator._errors",
         "ark_context.emulator._faults",
         "ark_context.emulator._responder",
