@@ -793,3 +793,27 @@ async def test_responses_and_contexts_share_one_record_log(client: httpx.AsyncCl
     chat, resp = emu.records()
     assert chat["messages"] == [user("a")] and resp["messages"] == [user("b")]
     assert set(chat) == set(resp)
+
+
+async def test_a_response_is_in_progress_while_it_streams():
+    seen: list[tuple[bool, int]] = []
+    emu: Emulator
+
+    async def sleep(_: float) -> None:
+        (snap,) = emu.responses()
+        try:
+            emu.retrieve_response(snap["id"])
+            seen.append((snap["in_progress"], 200))
+        except Exception as e:  # the emulator's ApiError
+            seen.append((snap["in_progress"], getattr(e, "status", 0)))
+
+    emu = Emulator(clock=FakeClock(), sleep=sleep, chunk_delay=0.01)
+    transport = httpx.ASGITransport(app=emu.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://e/api/v3",
+                                 headers=AUTH) as c:  # fmt: skip
+        r = await c.post("/responses", json={"model": MODEL, "input": "x", "stream": True})
+        assert r.status_code == 200
+        events, _ = events_of(r)
+        assert seen and all(s == (True, 403) for s in seen)
+        got = await c.get(f"/responses/{events[0]['response']['id']}")
+        assert got.status_code == 200  # idle again once the stream ended
