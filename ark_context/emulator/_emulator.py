@@ -9,7 +9,7 @@ from ._app import build_app
 from ._contexts import DEFAULT_MAX_TOKENS, DEFAULT_MODEL_WINDOW
 from ._core import EmulatorCore
 from ._responder import Responder
-from ._responses import (
+from ._response_store import (
     CACHING_EXPIRE_MAX,
     EXPIRE_DEFAULT,
     EXPIRE_MAX,

@@ -105,7 +105,11 @@ async def test_faults_over_http(client: httpx.AsyncClient, emu: Emulator):
 
 
 async def test_health(client: httpx.AsyncClient):
-    assert (await client.get("/_emulator/health")).json() == {"ok": True, "contexts": 0, "responses": 0}
+    assert (await client.get("/_emulator/health")).json() == {
+        "ok": True,
+        "contexts": 0,
+        "responses": 0,
+    }
 
 
 def test_public_names():

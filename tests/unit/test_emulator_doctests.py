@@ -16,6 +16,7 @@ import pytest
         "ark_context.emulator._state",
         "ark_context.emulator._core",
         "ark_context.emulator._responses",
+        "ark_context.emulator._response_store",
         "ark_context.emulator._response_items",
         "ark_context.emulator._errors",
         "ark_context.emulator._faults",
