@@ -103,5 +103,5 @@ class Fault:
         if unknown:
             raise EmulatorError(f"unknown fault field(s) {unknown}: known are {sorted(names)}")
         if "kind" not in data:
-            raise EmulatorError("a fault needs a 'kind' (status, latency, drop, cut_stream)")
+            raise EmulatorError(f"a fault needs a 'kind' ({', '.join(_KINDS)})")
         return cls(**{k: v for k, v in data.items() if v is not None or k == "apply"})

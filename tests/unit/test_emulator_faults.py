@@ -4,6 +4,7 @@ covered in tests/integration/test_emulator_server.py."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -206,6 +207,24 @@ async def test_cut_stream_in_process_appends_the_turn(client: httpx.AsyncClient,
         True,
         True,
     )
+    assert emu.context(cid)["in_progress"] is False  # type: ignore[index]
+
+
+async def test_stream_error_sends_a_chat_style_error_then_done(
+    client: httpx.AsyncClient, emu: Emulator
+):
+    cid = await create(client)
+    emu.inject_fault("/context/chat/completions", "stream_error", status=429, after_chunks=3)
+    assert (await chat(client, cid, "plain")).status_code == 200  # not consumed
+    r = await chat(client, cid, "streamed", stream=True)
+    blocks = [b for b in r.text.split("\n\n") if b]
+    assert len(blocks) == 5 and blocks[-1] == "data: [DONE]"
+    err = json.loads(blocks[3][len("data: ") :])["error"]
+    assert err["code"] == "RateLimitExceeded.EndpointRPMExceeded"
+    assert err["message"].endswith(f"Request id: {r.headers['x-request-id']}")
+    assert turns(emu, cid) == 2  # the turn was appended before the first chunk
+    rec = emu.completions()[-1]
+    assert (rec["fault"], rec["cut"], rec["applied"]) == ("stream_error", True, True)
     assert emu.context(cid)["in_progress"] is False  # type: ignore[index]
 
 
