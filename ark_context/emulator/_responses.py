@@ -54,7 +54,6 @@ class ResponseTurn:
     tool_choice: Any
     fmt: dict[str, Any] | None
     params: dict[str, Any]
-    status: int = 200
     applied: bool = False
 
 
