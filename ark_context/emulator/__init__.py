@@ -120,7 +120,9 @@ contradict themselves are marked "reading", numbered as in the project's unknown
     responses: 404 ``NotFound.Response`` "The specified response ... is not found or expired."
     (reading #1). Reading #5: a chain whose start expired is gone too (404, naming the
     ancestor), since a turn's content does not outlive its ancestors. Reading #15: another
-    ``model`` than the chain's is a 400. A response being streamed is InProgress (403
+    ``model`` than the chain's is a 400. The docs advise ~100 ms between chained calls ("否则
+    可能会导致调用失败"); ``Emulator(chain_gap=0.1)`` makes a request that chains from a
+    response completed less than that ago (emulator clock) a 400 (default 0: off). A response being streamed is InProgress (403
     ``OperationDenied.InvalidState`` on GET or chaining) until its stream ends.
 
     Session caching (``caching: {"type": "enabled"}``): a turn writes its whole transcript and

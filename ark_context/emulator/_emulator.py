@@ -50,6 +50,7 @@ class Emulator(EmulatorCore):
         caching_expire_max: int = CACHING_EXPIRE_MAX,
         prefix_min_tokens: int = PREFIX_MIN_TOKENS,
         max_chain_items: int = MAX_CHAIN_ITEMS,
+        chain_gap: float = 0.0,
     ) -> None:
         EmulatorState.__init__(
             self,
@@ -71,6 +72,7 @@ class Emulator(EmulatorCore):
             caching_expire_max=caching_expire_max,
             prefix_min_tokens=prefix_min_tokens,
             max_chain_items=max_chain_items,
+            chain_gap=chain_gap,
         )
         self._app: Any = None
         #: Set by ``run_emulator`` while served over a socket.

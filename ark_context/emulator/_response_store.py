@@ -10,7 +10,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from ._common import PATH_RESPONSES, is_int
+from ._common import PATH_RESPONSES, is_int, is_number
 from ._errors import ApiError, EmulatorError, invalid
 from ._response_items import Item, listed
 from ._state import EmulatorState
@@ -67,6 +67,8 @@ class Stored:
     deleted_seq: int | None = None
     deleted_at: float | None = None
     in_progress: bool = False
+    #: When its reply was complete (a stream: when the stream ended), on the emulator clock.
+    completed_at: float = 0.0
 
     def ancestors(self) -> list[Stored]:
         """The chain from its first turn to this one."""
@@ -129,6 +131,7 @@ class ResponseStore(EmulatorState):
         caching_expire_max: int = CACHING_EXPIRE_MAX,
         prefix_min_tokens: int = PREFIX_MIN_TOKENS,
         max_chain_items: int = MAX_CHAIN_ITEMS,
+        chain_gap: float = 0.0,
     ) -> None:
         settings = {
             "response_window": response_window,
@@ -153,6 +156,9 @@ class ResponseStore(EmulatorState):
         self.caching_expire_max = caching_expire_max
         self.prefix_min_tokens = prefix_min_tokens
         self.max_chain_items = max_chain_items
+        if not is_number(chain_gap) or chain_gap < 0:
+            raise EmulatorError(f"chain_gap must be >= 0 seconds, got {chain_gap!r}")
+        self.chain_gap = float(chain_gap)
         self._responses: dict[str, Stored] = {}
         self._events = itertools.count(1)
         self._token_hours_released = 0

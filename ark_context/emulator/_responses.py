@@ -106,6 +106,13 @@ class ResponsesAPI(ResponseStore):
         if not isinstance(previous, str) or not previous:
             raise invalid("previous_response_id", "must be a non-empty string")
         parent = self._live_response(previous, "previous_response_id")
+        waited = self.now() - parent.completed_at
+        if waited < self.chain_gap:
+            raise invalid(
+                "previous_response_id",
+                f"the response {previous} completed {waited * 1000:.0f} ms ago; wait about "
+                f"{self.chain_gap * 1000:.0f} ms between chained requests",
+            )
         for a in parent.ancestors():
             if a.deleted_seq is None and self._expired(a):
                 # Reading of unknown #5: a turn's content does not outlive its ancestors.
@@ -441,6 +448,7 @@ class ResponsesAPI(ResponseStore):
         status = "incomplete" if incomplete else "completed"
         usage = _usage(turn.input_tokens, turn.cached_tokens, out_tokens, reasoning_tokens)
         r.body = self._body(r, turn, status, usage)
+        r.completed_at = self.now()
         with self._lock:
             if r.stored:
                 if len(self._responses) % 1024 == 1023:
@@ -516,6 +524,7 @@ class ResponsesAPI(ResponseStore):
     def set_in_progress(self, turn: ResponseTurn, busy: bool) -> None:
         with self._lock:
             turn.stored.in_progress = busy
+            turn.stored.completed_at = self.now()
 
     def response_record(self, turn: ResponseTurn, **outcome: Any) -> dict[str, Any]:
         r = turn.stored

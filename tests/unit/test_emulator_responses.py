@@ -817,3 +817,19 @@ async def test_a_response_is_in_progress_while_it_streams():
         assert seen and all(s == (True, 403) for s in seen)
         got = await c.get(f"/responses/{events[0]['response']['id']}")
         assert got.status_code == 200  # idle again once the stream ended
+
+
+async def test_chain_gap_setting_refuses_chaining_too_soon():
+    clock = FakeClock()
+    emu = Emulator(clock=clock, chain_gap=0.1)
+    transport = httpx.ASGITransport(app=emu.app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://e/api/v3",
+                                 headers=AUTH) as c:  # fmt: skip
+        first = (await c.post("/responses", json={"model": MODEL, "input": "x"})).json()
+        body = {"model": MODEL, "input": "y", "previous_response_id": first["id"]}
+        clock.t += 0.05
+        r = await c.post("/responses", json=body)
+        assert r.status_code == 400 and "100 ms" in r.json()["error"]["message"]
+        clock.t += 0.06
+        assert (await c.post("/responses", json=body)).status_code == 200
+    assert Emulator().chain_gap == 0.0
