@@ -16,8 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from ark_context.app.script import CHAT_TURNS, QUESTIONS
 from ark_context.emulator import run_emulator
+from ark_context_app.script import CHAT_TURNS, QUESTIONS
 
 ROOT = Path(__file__).resolve().parents[2]
 LINE = re.compile(
@@ -36,7 +36,7 @@ def _env(**extra: str) -> dict[str, str]:
 
 def _run(args: list[str], *, stdin: str = "", **env: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "ark_context.cli", *args],
+        [sys.executable, "-m", "ark_context_app.cli", *args],
         input=stdin,
         capture_output=True,
         text=True,

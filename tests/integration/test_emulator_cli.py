@@ -89,7 +89,7 @@ def cli_command() -> list[str]:
     if script.exists():
         return [str(script)]
     found = shutil.which("ark-context")
-    return [found] if found else [sys.executable, "-m", "ark_context.cli"]
+    return [found] if found else [sys.executable, "-m", "ark_context_app.cli"]
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The demo's arithmetic (ark_context.app.costs) and its backend choice (no sockets here)."""
+"""The demo's arithmetic (ark_context_app.costs) and its backend choice (no sockets here)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ import sys
 import pytest
 
 from ark_context import ArkAuthenticationError, ArkConfigError, ArkContextBusyError
-from ark_context.app.backend import Backend, error_hint, is_fatal, open_backend
-from ark_context.app.costs import (
+from ark_context_app.backend import Backend, error_hint, is_fatal, open_backend
+from ark_context_app.costs import (
     PRICE_CACHED_INPUT,
     PRICE_INPUT,
     Totals,
     TurnStats,
     input_cost,
 )
-from ark_context.app.streaming import resend_bytes
+from ark_context_app.streaming import resend_bytes
 
 
 def test_prices_are_the_documented_ones() -> None:
@@ -120,7 +120,7 @@ def test_fatal_errors_and_hints() -> None:
 def test_importing_the_app_layer_imports_no_framework() -> None:
     # (rich is not checked: httpx imports it for its own CLI whenever it is installed)
     code = (
-        "import sys, ark_context.app.demo, ark_context.app.chat, ark_context.cli;"
+        "import sys, ark_context_app.demo, ark_context_app.chat, ark_context_app.cli;"
         "bad = [m for m in ('langchain_core', 'llama_index', 'langchain_ark_context', 'starlette', 'uvicorn')"
         " if m in sys.modules]; print(bad)"
     )
@@ -133,5 +133,5 @@ def test_importing_the_app_layer_imports_no_framework() -> None:
     ["costs", "render", "backend", "streaming", "script"],
 )
 def test_app_doctests(module: str) -> None:
-    result = doctest.testmod(importlib.import_module(f"ark_context.app.{module}"))
+    result = doctest.testmod(importlib.import_module(f"ark_context_app.{module}"))
     assert result.failed == 0 and result.attempted > 0

@@ -16,7 +16,7 @@ import pytest
         "ark_context.emulator._faults",
         "ark_context.emulator._responder",
         "ark_context.emulator._tokens",
-        "ark_context.cli",
+        "ark_context_app.cli",
     ],
 )
 def test_docstring_examples(module: str):

@@ -1,6 +1,6 @@
 """The ``ark-context`` command line: ``emulator``, ``demo`` and ``chat``.
 
->>> from ark_context.cli import build_parser
+>>> from ark_context_app.cli import build_parser
 >>> build_parser().parse_args(["emulator", "--port", "0"]).port
 0
 """
@@ -16,7 +16,7 @@ Handler = Callable[[argparse.Namespace], int]
 
 def _cmd_emulator(args: argparse.Namespace) -> int:
     try:
-        from .emulator import Emulator, EmulatorError, serve
+        from ark_context.emulator import Emulator, EmulatorError, serve
     except ImportError as e:  # pragma: no cover - depends on the installed extras
         print(
             f"ark-context emulator needs the 'emulator' extra: pip install 'ark-context[emulator]'"
@@ -57,7 +57,7 @@ def _app_missing(command: str, err: ImportError) -> int:
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     try:
-        from .app.demo import run_demo
+        from .demo import run_demo
 
         return run_demo(
             model=args.model, force_emulator=args.emulator, chunk_delay=args.chunk_delay
@@ -68,7 +68,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
 
 def _cmd_chat(args: argparse.Namespace) -> int:
     try:
-        from .app.chat import run_chat
+        from .chat import run_chat
 
         return run_chat(
             model=args.model,

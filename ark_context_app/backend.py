@@ -13,7 +13,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from .._exceptions import (
+from ark_context import (
     ArkAuthenticationError,
     ArkConfigError,
     ArkConnectionError,
@@ -101,7 +101,7 @@ def open_backend(
                 "ARK_MODEL) to use Ark. Using the local emulator."
             )
     try:
-        from ..emulator import Emulator, run_emulator
+        from ark_context.emulator import Emulator, run_emulator
     except ImportError as exc:  # pragma: no cover - depends on the installed extras
         raise ArkConfigError(
             "The emulator needs the 'emulator' extra: pip install 'ark-context[cli]'."

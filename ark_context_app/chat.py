@@ -16,7 +16,8 @@ import sys
 from collections.abc import Mapping
 from typing import IO, Any
 
-from .._exceptions import ArkError
+from ark_context import ArkError
+
 from .backend import is_fatal, open_backend
 from .costs import Totals, TurnStats
 from .render import make_console, print_error, print_totals, turn_line, turn_table

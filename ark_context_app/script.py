@@ -163,6 +163,6 @@ def demo_responder(messages: Sequence[Mapping[str, Any]], params: Mapping[str, A
     for question, answer in _QA_REPLIES.items():
         if last_user.endswith(f"Question: {question}\nAnswer:"):
             return answer
-    from ..emulator import echo_responder
+    from ark_context.emulator import echo_responder
 
     return echo_responder(messages, params)

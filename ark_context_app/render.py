@@ -30,7 +30,8 @@ def print_error(console: Any, err: BaseException) -> None:
     """``error: <class>: <message>``, plus what to check when the class says it."""
     from rich.text import Text
 
-    from .._exceptions import ArkError
+    from ark_context import ArkError
+
     from .backend import error_hint
 
     console.print(Text.assemble(("error: ", "bold red"), f"{type(err).__name__}: {err}"))

@@ -17,7 +17,8 @@ import time
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from .._exceptions import ArkError
+from ark_context import ArkError
+
 from .backend import Backend, open_backend
 from .costs import Totals, TurnStats
 from .render import make_console, pct_less, print_error, print_totals, turn_line, turn_table
