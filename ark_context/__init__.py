@@ -45,6 +45,9 @@ _LAZY: dict[str, str] = {
     "RoutedCompletion": "._route_types",
     "RouteInfo": "._route_types",
     "ArkContextParams": "._settings",
+    "ArkRouter": "._seam",
+    "ArkStream": "._seam",
+    "AsyncArkStream": "._seam",
     "ContextStore": ".stores",
     "Entry": ".stores",
     "InMemoryStore": ".stores",
@@ -75,6 +78,7 @@ if TYPE_CHECKING:
     from ._messages import WireMessage, validate_conversation, wire_message
     from ._models import ChatCompletion, ChatCompletionChunk, ContextInfo, Usage
     from ._route_types import MissReason, Outcome, RoutedCompletion, RouteInfo
+    from ._seam import ArkRouter, ArkStream, AsyncArkStream
     from ._settings import ArkContextParams
     from .stores import ContextStore, Entry, InMemoryStore
 
@@ -112,11 +116,14 @@ __all__ = [
     "ArkPermissionError",
     "ArkProtocolError",
     "ArkRateLimitError",
+    "ArkRouter",
     "ArkServerError",
+    "ArkStream",
     "ArkStreamError",
     "ArkTimeoutError",
     "ArkUnsupportedError",
     "AsyncArkContextClient",
+    "AsyncArkStream",
     "ChatCompletion",
     "ChatCompletionChunk",
     "ContextInfo",

@@ -41,6 +41,7 @@ from ark_context import (
     ArkInputError,
     ArkPermissionError,
     ArkRateLimitError,
+    ArkRouter,
     ArkServerError,
     ArkTimeoutError,
     ArkUnsupportedError,
@@ -370,7 +371,7 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
         params = self.ark_sampling_params(stop, **kwargs)
         return wire, params
 
-    def _router(self, model: str | None) -> Any:
+    def _router(self, model: str | None) -> ArkRouter:
         """The router for ``model`` (a per-call override gets its own, built once)."""
         return self.ark_router(model)
 

@@ -256,6 +256,7 @@ class ArkContextLLM(ArkContextParams, LLM):
                 route_meta: dict[str, Any] | None = None
                 for chunk in stream:
                     if route_meta is None:
+                        assert stream.route is not None  # set when the stream opened
                         route_meta = stream.route.as_metadata()
                     text += chunk.text
                     yield to_chunk_response(chunk, text, route_meta)
@@ -278,6 +279,7 @@ class ArkContextLLM(ArkContextParams, LLM):
                 route_meta: dict[str, Any] | None = None
                 async for chunk in stream:
                     if route_meta is None:
+                        assert stream.route is not None  # set when the stream opened
                         route_meta = stream.route.as_metadata()
                     text += chunk.text
                     yield to_chunk_response(chunk, text, route_meta)
