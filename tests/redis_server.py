@@ -1,8 +1,6 @@
 """A real ``redis-server`` on a free 127.0.0.1 port, in a temp dir, for tests and benchmarks.
 
-Use the fixture from any test module (no conftest needed)::
-
-    from tests.integration.redis_server import redis_server  # noqa: F401 (fixture)
+Any test can ask for the ``redis_server`` fixture (the root conftest registers it)::
 
     def test_x(redis_server):
         store = RedisStore(redis_server.url, prefix="t:")

@@ -1,10 +1,10 @@
-"""The `ark-context` argument parsing (the server itself is tested in tests/integration)."""
+"""The `ark-context` argument parsing (the server itself: test_emulator_cli.py)."""
 
 from __future__ import annotations
 
 import pytest
 
-from ark_context import cli
+from ark_context_app import cli
 
 
 def test_emulator_defaults_bind_loopback():

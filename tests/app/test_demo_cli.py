@@ -19,6 +19,8 @@ import pytest
 from ark_context.emulator import run_emulator
 from ark_context_app.script import CHAT_TURNS, QUESTIONS
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[2]
 LINE = re.compile(
     r"^\s*(?P<kind>turn|query) (?P<n>\d+) · prompt (?P<prompt>\d+) tok · cached (?P<cached>\d+)"

@@ -17,6 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
+pytestmark = pytest.mark.integration
+
 ENDPOINT = "ep-20250101000000-seed"
 KEY = "seed-key"
 

@@ -2,7 +2,7 @@
 ``ArkContextParams``, and every row of its bad-input table is reproduced here.
 
 Regenerate the configuration table after changing a field:
-``.venv/bin/python -m tests.integration.test_readme --write``.
+``.venv/bin/python -m tests.docs.test_readme --write``.
 """
 
 from __future__ import annotations
@@ -20,12 +20,12 @@ import pytest
 
 from ark_context import ArkContextParams
 
+pytestmark = pytest.mark.integration
+
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 SETTINGS = ROOT / "ark_context" / "_settings.py"
-TABLE_START = (
-    "<!-- config-table:start (generated: python -m tests.integration.test_readme --write) -->"
-)
+TABLE_START = "<!-- config-table:start (generated: python -m tests.docs.test_readme --write) -->"
 TABLE_END = "<!-- config-table:end -->"
 SKIP_MARK = "<!-- readme-test: skip"
 
@@ -95,7 +95,7 @@ def test_config_table_is_generated_from_the_settings() -> None:
     assert TABLE_START in text and TABLE_END in text
     current = text.split(TABLE_START, 1)[1].split(TABLE_END, 1)[0].strip()
     assert current == config_table(), (
-        "README configuration table is stale: python -m tests.integration.test_readme --write"
+        "README configuration table is stale: python -m tests.docs.test_readme --write"
     )
     for name in ArkContextParams.model_fields:
         assert f"| `{name}` |" in current

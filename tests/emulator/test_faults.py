@@ -1,5 +1,5 @@
 """Fault injection and in-flight state, in-process (ASGITransport); socket-level drops are
-covered in tests/integration/test_emulator_server.py."""
+covered in tests/emulator/test_server.py."""
 
 from __future__ import annotations
 

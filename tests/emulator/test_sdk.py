@@ -24,6 +24,8 @@ from volcenginesdkarkruntime._exceptions import (
 
 from ark_context.emulator import Emulator, message_tokens, run_emulator
 
+pytestmark = pytest.mark.integration
+
 MODEL = "ep-sdk"
 KEY = "sdk-key"
 QUESTION = "你是谁\uff1f"  # full-width question mark, as in the seed example

@@ -12,6 +12,8 @@ import pytest
 
 from ark_context.emulator import Emulator, EmulatorError, run_emulator
 
+pytestmark = pytest.mark.integration
+
 AUTH = {"Authorization": "Bearer k"}
 MODEL = "ep-int"
 SYSTEM = {"role": "system", "content": "sys"}

@@ -38,6 +38,8 @@ from ark_context import (
 from ark_context.emulator import Emulator, run_emulator
 from langchain_ark_context import ChatArkContext
 
+pytestmark = pytest.mark.integration
+
 MODEL = "ep-lc-it"
 ROLE = {"system": "system", "human": "user", "ai": "assistant", "AIMessageChunk": "assistant"}
 

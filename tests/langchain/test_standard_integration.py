@@ -13,7 +13,9 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests
 
 from ark_context.emulator import Emulator, run_emulator
 from langchain_ark_context import ChatArkContext
-from tests.langchain_capabilities import ArkCapabilities
+from tests.langchain.capabilities import ArkCapabilities
+
+pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")

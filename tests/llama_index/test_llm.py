@@ -2,7 +2,7 @@
 
 Sockets are disabled here. The routed calls go through a small in-process router double
 that speaks the router's contract (RoutedCompletion / RoutedStream shapes), so these tests
-pin the adapter's translation and callback wiring; tests/integration/ runs the real router
+pin the adapter's translation and callback wiring; the *_emulator tests run the real router
 against the emulator.
 """
 

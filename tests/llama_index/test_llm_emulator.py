@@ -30,6 +30,8 @@ from ark_context.stores import InMemoryStore
 from llama_index_ark_context import ArkContextLLM, CachedTokenCounter
 from llama_index_ark_context.base import to_wire_messages
 
+pytestmark = pytest.mark.integration
+
 MODEL = "ep-llama-it"
 KEY = "it-secret-key-5f2a"
 

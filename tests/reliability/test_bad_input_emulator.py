@@ -20,7 +20,8 @@ from ark_context import (
 )
 from ark_context import wire_message as W
 from ark_context.emulator import run_emulator
-from tests.integration.test_reliability_faults import (
+from tests.invariant import records_for
+from tests.reliability.test_faults import (
     ADAPTERS,
     METHODS,
     Kit,
@@ -32,7 +33,8 @@ from tests.integration.test_reliability_faults import (
     make_kit,
     ok_result,
 )
-from tests.invariant import records_for
+
+pytestmark = pytest.mark.integration
 
 GOOD_KEY = "good-key-3b8e10"
 BAD_KEY = "bad-key-9c4d27"

@@ -60,6 +60,8 @@ from langchain_ark_context import ChatArkContext
 from llama_index_ark_context import ArkContextLLM
 from tests.invariant import assert_served_exactly, records_for
 
+pytestmark = pytest.mark.integration
+
 KEY = "reliability-key-7f3a9c"
 MODEL = "ep-reliability"
 TTL = 3600

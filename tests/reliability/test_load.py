@@ -54,6 +54,8 @@ from ark_context import wire_message as W
 from ark_context.emulator import Emulator, Fault, run_emulator
 from langchain_ark_context import ChatArkContext
 
+pytestmark = pytest.mark.integration
+
 CONVERSATIONS = 1000
 TURNS = 2
 FAULT_RATE = 0.05
@@ -107,7 +109,7 @@ class FlakyProcess:
 
     def __enter__(self) -> FlakyProcess:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.integration.test_reliability_load", str(SEED)],
+            [sys.executable, "-m", "tests.reliability.test_load", str(SEED)],
             cwd=str(Path(__file__).resolve().parents[2]),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,

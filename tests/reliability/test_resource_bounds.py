@@ -14,7 +14,10 @@ from ark_context import wire_message as W
 from ark_context.router import ContextRouter
 from ark_context.stores import SQLiteStore
 
-pytestmark = pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc")
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(not os.path.isdir("/proc/self/fd"), reason="needs /proc"),
+]
 
 
 def _fds() -> int:

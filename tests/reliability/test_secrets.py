@@ -2,7 +2,7 @@
 and not in any error, even when a server echoes it back (every error shape the client can
 build, through both adapters, formatted as a full traceback with chained causes and notes).
 
-Integration tests (``tests/integration/test_reliability_secrets.py``) scan DEBUG logs, run
+Integration tests (``tests/reliability/test_secrets_emulator.py``) scan DEBUG logs, run
 traces, instrumentation events and the stores during real calls.
 """
 

@@ -35,15 +35,16 @@ from ark_context import InMemoryStore
 from ark_context import wire_message as W
 from ark_context._messages import key_fingerprint
 from ark_context.stores import RedisStore, SQLiteStore
-from tests.integration.redis_server import redis_server  # noqa: F401 (fixture)
-from tests.integration.test_reliability_faults import (
+from tests.invariant import assert_served_exactly
+from tests.reliability.test_faults import (
     ADAPTERS,
     METHODS,
     call,
     make_kit,
     ok_result,
 )
-from tests.invariant import assert_served_exactly
+
+pytestmark = pytest.mark.integration
 
 KEY = "sk-SECRET-integ-1c0ffee5a7b9"
 OTHER_KEY = "sk-SECRET-other-8d77e2c410f3"
@@ -270,7 +271,7 @@ def test_sqlite_store_holds_no_text(emu: Any, adapter: str, tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
-def test_redis_store_holds_no_text(emu: Any, adapter: str, redis_server: Any) -> None:  # noqa: F811
+def test_redis_store_holds_no_text(emu: Any, adapter: str, redis_server: Any) -> None:
     import redis
 
     prefix = f"sec-{uuid.uuid4().hex[:6]}:"

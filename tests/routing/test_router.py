@@ -19,6 +19,8 @@ from ark_context import wire_message as W
 from ark_context.router import ContextRouter
 from tests.invariant import assert_served_exactly, new_request_id
 
+pytestmark = pytest.mark.integration
+
 KEY = "test-key-0001"
 
 

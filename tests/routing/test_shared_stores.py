@@ -15,8 +15,9 @@ from ark_context import ArkContextClient, AsyncArkContextClient, InMemoryStore
 from ark_context import wire_message as W
 from ark_context.router import ContextRouter
 from ark_context.stores import RedisStore, SQLiteStore
-from tests.integration.redis_server import redis_server  # noqa: F401 (fixture)
 from tests.invariant import assert_served_exactly, new_request_id
+
+pytestmark = pytest.mark.integration
 
 KEY = "fleet-key-0001"
 

@@ -27,6 +27,8 @@ from ark_context.emulator import run_emulator
 from ark_context.router import ContextRouter
 from tests.invariant import assert_served_exactly, new_request_id
 
+pytestmark = pytest.mark.integration
+
 TTL = 3600
 EXAMPLES = int(os.environ.get("ARK_STATEFUL_EXAMPLES", "200"))
 _EMU: list = []

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from ark_context import ArkConfigError
 from ark_context.stores import Entry, InMemoryStore, default_store
 from ark_context.stores.memory import _unpack
-from tests.store_contract import ClockContract, Harness, StoreContract, key
+from tests.stores.contract import ClockContract, Harness, StoreContract, key
 
 
 class FakeClock:

@@ -13,10 +13,11 @@ import redis
 
 from ark_context import ArkConfigError
 from ark_context.stores import Entry, RedisStore
-from tests.integration.redis_server import RedisServer, redis_server
-from tests.store_contract import Harness, StoreContract, key
+from tests.redis_server import RedisServer
+from tests.stores.contract import Harness, StoreContract, key
 
-__all__ = ["redis_server"]  # the fixture, imported for pytest
+pytestmark = pytest.mark.integration
+
 
 _prefixes = itertools.count()
 
@@ -191,7 +192,7 @@ KEYS = 400
 
 
 def _claimer(url: str, prefix: str, barrier: object, out: object) -> None:
-    """Claim every key in order, with threads too: see ``tests.store_contract.race_claims``."""
+    """Claim every key in order, with threads too: see ``tests.stores.contract.race_claims``."""
     store = RedisStore(url, prefix=prefix)
     barrier.wait(timeout=60)  # type: ignore[attr-defined]
     wins = []
@@ -249,7 +250,7 @@ async def test_async_claims_race_sync_claims_from_threads(store: RedisStore) -> 
 def test_missing_redis_server_skips_locally_and_fails_in_ci(
     monkeypatch: pytest.MonkeyPatch, ci: str | None, outcome: type[BaseException]
 ) -> None:
-    import tests.integration.redis_server as helper
+    import tests.redis_server as helper
 
     monkeypatch.setattr(helper.shutil, "which", lambda name: None)
     if ci is None:

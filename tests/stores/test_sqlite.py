@@ -10,7 +10,7 @@ import pytest
 
 from ark_context import ArkConfigError
 from ark_context.stores import Entry, SQLiteStore
-from tests.store_contract import ClockContract, Harness, StoreContract, key
+from tests.stores.contract import ClockContract, Harness, StoreContract, key
 
 
 class FakeClock:
