@@ -39,6 +39,7 @@ from ark_context import (
     ArkContextParams,
     ArkError,
     ArkInputError,
+    ArkNotFoundError,
     ArkPermissionError,
     ArkRateLimitError,
     ArkRouter,
@@ -53,7 +54,6 @@ from ark_context import (
     validate_conversation,
     wire_message,
 )
-from ark_context._exceptions import ArkNotFoundError  # not re-exported by ark_context yet
 
 __all__ = ["ChatArkContext"]
 
