@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import pickle
 from typing import Any
@@ -27,16 +28,16 @@ from ark_context._exceptions import (
     ArkServerError,
     ArkTimeoutError,
 )
+from tests.client.conftest import BASE, KEY, USER, MakeClient
 
-BASE = "http://ark.test/api/v3"
-KEY = "sk-err-SECRET-9876"
-USER = [{"role": "user", "content": "hi"}]
+
+@pytest.fixture
+def client(client: MakeClient) -> MakeClient:
+    """The shared factory, without retries by default: every error reaches the test once."""
+    return functools.partial(client, max_retries=0)
+
+
 SYSTEM = [{"role": "system", "content": "s"}]
-
-
-def client(**kw: Any) -> ArkContextClient:
-    kw.setdefault("max_retries", 0)
-    return ArkContextClient(api_key=KEY, base_url=BASE, sleep=lambda s: None, **kw)
 
 
 def call(c: ArkContextClient, kind: str) -> Any:
@@ -95,7 +96,9 @@ CASES = [
 
 
 @pytest.mark.parametrize(("kind", "status", "code", "message", "cls"), CASES)
-def test_status_and_code_mapping(kind: str, status: int, code: str, message: str, cls: type):
+def test_status_and_code_mapping(
+    client: MakeClient, kind: str, status: int, code: str, message: str, cls: type
+):
     with respx.mock(base_url=BASE) as mock:
         mock.post(PATHS[kind]).respond(
             status, json=err_body(code, message + " Request id: 20240101-abc", param="messages")
@@ -112,7 +115,7 @@ def test_status_and_code_mapping(kind: str, status: int, code: str, message: str
     assert code in str(err) and message in str(err)
 
 
-def test_request_id_header_wins():
+def test_request_id_header_wins(client: MakeClient):
     with respx.mock(base_url=BASE) as mock:
         mock.post(PATHS["context"]).respond(
             400,
@@ -124,7 +127,7 @@ def test_request_id_header_wins():
     assert info.value.request_id == "hdr-1"
 
 
-def test_rate_limit_retry_after_parsed():
+def test_rate_limit_retry_after_parsed(client: MakeClient):
     with respx.mock(base_url=BASE) as mock:
         mock.post(PATHS["context"]).respond(
             429, json=err_body("RateLimitExceeded", "slow"), headers={"Retry-After": "12"}
@@ -135,7 +138,7 @@ def test_rate_limit_retry_after_parsed():
     assert info.value.retryable
 
 
-def test_unwrapped_error_body():
+def test_unwrapped_error_body(client: MakeClient):
     with respx.mock(base_url=BASE) as mock:
         mock.post(PATHS["context"]).respond(
             400, json={"code": "OutofContextError", "message": "long"}
@@ -144,7 +147,7 @@ def test_unwrapped_error_body():
             call(client(), "context")
 
 
-def test_error_as_plain_string():
+def test_error_as_plain_string(client: MakeClient):
     with respx.mock(base_url=BASE) as mock:
         mock.post(PATHS["plain"]).respond(400, json={"error": "bad thing"})
         with pytest.raises(ArkBadRequestError, match="bad thing"):
@@ -156,7 +159,7 @@ HTML = (
 )
 
 
-def test_html_5xx_is_a_retryable_server_error_with_excerpt():
+def test_html_5xx_is_a_retryable_server_error_with_excerpt(client: MakeClient):
     with respx.mock(base_url=BASE) as mock:
         mock.post(PATHS["context"]).respond(
             502, content=HTML, headers={"content-type": "text/html"}
@@ -166,7 +169,7 @@ def test_html_5xx_is_a_retryable_server_error_with_excerpt():
     assert "502 Bad Gateway" in str(info.value) and "text/html" in str(info.value)
 
 
-def test_html_404_is_a_protocol_error_naming_base_url():
+def test_html_404_is_a_protocol_error_naming_base_url(client: MakeClient):
     with respx.mock(base_url=BASE) as mock:
         mock.post(PATHS["context"]).respond(
             404, content=HTML, headers={"content-type": "text/html"}
@@ -178,7 +181,7 @@ def test_html_404_is_a_protocol_error_naming_base_url():
     assert not isinstance(info.value, ArkContextGoneError)
 
 
-def test_html_200_is_a_protocol_error():
+def test_html_200_is_a_protocol_error(client: MakeClient):
     with respx.mock(base_url=BASE) as mock:
         mock.post(PATHS["context"]).respond(
             200, content=HTML, headers={"content-type": "text/html"}
@@ -188,7 +191,7 @@ def test_html_200_is_a_protocol_error():
     assert "200" in str(info.value) and "Bad Gateway" in str(info.value)
 
 
-def test_wrong_content_type():
+def test_wrong_content_type(client: MakeClient):
     with respx.mock(base_url=BASE) as mock:
         mock.post(PATHS["plain"]).respond(
             200, content=b"hello", headers={"content-type": "text/plain"}
@@ -197,7 +200,7 @@ def test_wrong_content_type():
             call(client(), "plain")
 
 
-def test_malformed_json():
+def test_malformed_json(client: MakeClient):
     with respx.mock(base_url=BASE) as mock:
         mock.post(PATHS["context"]).respond(
             200, content=b'{"id": "x", "choices": [', headers={"content-type": "application/json"}
@@ -206,14 +209,14 @@ def test_malformed_json():
             call(client(), "context")
 
 
-def test_json_of_wrong_shape():
+def test_json_of_wrong_shape(client: MakeClient):
     with respx.mock(base_url=BASE) as mock:
         mock.post(PATHS["create"]).respond(200, json={"mode": "session"})  # no id
         with pytest.raises(ArkProtocolError, match="unexpected shape"):
             call(client(), "create")
 
 
-def test_empty_body():
+def test_empty_body(client: MakeClient):
     with respx.mock(base_url=BASE) as mock:
         mock.post(PATHS["create"]).respond(
             200, content=b"", headers={"content-type": "application/json"}
@@ -222,7 +225,7 @@ def test_empty_body():
             call(client(), "create")
 
 
-def test_long_body_excerpt_is_short():
+def test_long_body_excerpt_is_short(client: MakeClient):
     with respx.mock(base_url=BASE) as mock:
         mock.post(PATHS["plain"]).respond(
             200, content=b"x" * 100_000, headers={"content-type": "text/plain"}
@@ -233,7 +236,7 @@ def test_long_body_excerpt_is_short():
 
 
 @pytest.mark.parametrize("kind", ["context", "create"])
-def test_error_inside_200_body(kind: str):
+def test_error_inside_200_body(client: MakeClient, kind: str):
     with respx.mock(base_url=BASE) as mock:
         mock.post(PATHS[kind]).respond(200, json=err_body("OutofContextError", "too long"))
         with pytest.raises(ArkContextOverflowError):
@@ -253,7 +256,7 @@ def test_error_inside_200_body(kind: str):
         (httpx.RemoteProtocolError("server disconnected"), ArkConnectionError, True),
     ],
 )
-def test_transport_errors(exc: Exception, cls: type, was_sent: bool):
+def test_transport_errors(client: MakeClient, exc: Exception, cls: type, was_sent: bool):
     with respx.mock(base_url=BASE) as mock:
         mock.post(PATHS["context"]).mock(side_effect=exc)
         with pytest.raises(ArkConnectionError) as info:
@@ -262,7 +265,7 @@ def test_transport_errors(exc: Exception, cls: type, was_sent: bool):
     assert info.value.sent is was_sent
 
 
-def test_errors_pickle():
+def test_errors_pickle(client: MakeClient):
     with respx.mock(base_url=BASE) as mock:
         mock.post(PATHS["context"]).respond(404, json=err_body("NotFound", "gone"))
         with pytest.raises(ArkContextGoneError) as info:
@@ -306,7 +309,7 @@ def _scan(err: BaseException) -> list[str]:
     return found
 
 
-def test_key_never_in_errors_or_logs(caplog: pytest.LogCaptureFixture):
+def test_key_never_in_errors_or_logs(client: MakeClient, caplog: pytest.LogCaptureFixture):
     caplog.set_level(logging.DEBUG, logger="ark_context")
     errors: list[ArkError] = []
     with respx.mock(base_url=BASE) as mock:

@@ -10,9 +10,8 @@ import httpx
 import respx
 
 from ark_context import ArkContextClient, AsyncArkContextClient, _transport
+from tests.client.conftest import BASE, USER
 
-BASE = "http://ark.test/api/v3"
-USER = [{"role": "user", "content": "hi"}]
 OK = {"id": "c", "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}]}
 
 

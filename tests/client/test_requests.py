@@ -12,10 +12,8 @@ import respx
 from ark_context import ArkContextClient, AsyncArkContextClient, ChatCompletion, ContextInfo
 from ark_context._exceptions import ArkConfigError, ArkInputError, ArkUnsupportedError
 from ark_context._settings import DEFAULT_BASE_URL
+from tests.client.conftest import BASE, KEY, USER, MakeClient
 
-BASE = "http://ark.test/api/v3"
-KEY = "sk-req-SECRET-4242"
-USER = [{"role": "user", "content": "hi"}]
 COMPLETION = {
     "id": "chatcmpl-1",
     "object": "chat.completion",
@@ -31,13 +29,6 @@ COMPLETION = {
         "prompt_tokens_details": {"cached_tokens": 18},
     },
 }
-
-
-def client(**kw: Any) -> ArkContextClient:
-    kw.setdefault("api_key", KEY)
-    kw.setdefault("base_url", BASE)
-    kw.setdefault("sleep", lambda s: None)
-    return ArkContextClient(**kw)
 
 
 def sent(route: respx.Route, i: int = -1) -> dict[str, Any]:
@@ -69,7 +60,7 @@ def test_default_base_url(monkeypatch: pytest.MonkeyPatch):
 
 
 @pytest.mark.parametrize("url", ["ark.cn-beijing.volces.com/api/v3", "ftp://x/api", "http://"])
-def test_bad_base_url(url: str):
+def test_bad_base_url(client: MakeClient, url: str):
     with pytest.raises(ArkConfigError, match="base_url"):
         client(base_url=url)
 
@@ -86,7 +77,7 @@ def test_bad_base_url(url: str):
         ({"api_key": "sk with space"}, "whitespace"),
     ],
 )
-def test_bad_settings(kw: dict[str, Any], match: str):
+def test_bad_settings(client: MakeClient, kw: dict[str, Any], match: str):
     with pytest.raises(ArkConfigError, match=match):
         client(**kw)
 
@@ -96,7 +87,7 @@ def test_async_rejects_sync_http_client():
         AsyncArkContextClient(api_key=KEY, base_url=BASE, http_client=httpx.Client())
 
 
-def test_repr_has_no_key():
+def test_repr_has_no_key(client: MakeClient):
     c = client()
     assert KEY not in repr(c) and KEY not in str(c)
     assert repr(c) == f"ArkContextClient(base_url={BASE!r}, timeout=60.0, max_retries=2)"
@@ -106,7 +97,7 @@ def test_repr_has_no_key():
 
 
 @respx.mock(base_url=BASE)
-def test_create_context_body_and_parse(respx_mock: respx.MockRouter):
+def test_create_context_body_and_parse(client: MakeClient, respx_mock: respx.MockRouter):
     route = respx_mock.post("/context/create").respond(
         200,
         json={
@@ -144,7 +135,7 @@ def test_create_context_body_and_parse(respx_mock: respx.MockRouter):
 
 
 @respx.mock(base_url=BASE)
-def test_create_context_omits_unset_fields(respx_mock: respx.MockRouter):
+def test_create_context_omits_unset_fields(client: MakeClient, respx_mock: respx.MockRouter):
     route = respx_mock.post("/context/create").respond(
         200, json={"id": "ctx-2", "mode": "common_prefix"}
     )
@@ -169,7 +160,9 @@ def test_create_context_omits_unset_fields(respx_mock: respx.MockRouter):
         ({"messages": [{"role": "user", "content": "x"}, None]}, ArkInputError, r"messages\[1\]"),
     ],
 )
-def test_create_context_bad_input_never_sends(kw: dict[str, Any], exc: type, match: str):
+def test_create_context_bad_input_never_sends(
+    client: MakeClient, kw: dict[str, Any], exc: type, match: str
+):
     args: dict[str, Any] = {"model": "ep-1", "messages": [{"role": "system", "content": "s"}]}
     args.update(kw)
     with respx.mock(base_url=BASE, assert_all_called=False) as mock:
@@ -180,7 +173,7 @@ def test_create_context_bad_input_never_sends(kw: dict[str, Any], exc: type, mat
 
 
 @respx.mock(base_url=BASE)
-def test_chat_body_never_sends_null(respx_mock: respx.MockRouter):
+def test_chat_body_never_sends_null(client: MakeClient, respx_mock: respx.MockRouter):
     route = respx_mock.post("/context/chat/completions").respond(200, json=COMPLETION)
     out = client().chat(
         context_id="ctx-1",
@@ -208,7 +201,7 @@ def test_chat_body_never_sends_null(respx_mock: respx.MockRouter):
 
 
 @respx.mock(base_url=BASE)
-def test_chat_does_not_mutate_caller_objects(respx_mock: respx.MockRouter):
+def test_chat_does_not_mutate_caller_objects(client: MakeClient, respx_mock: respx.MockRouter):
     respx_mock.post("/context/chat/completions").respond(200, json=COMPLETION)
     msgs = [{"role": "user", "content": "hi", "name": None}]
     bias = {"1": None}
@@ -217,14 +210,14 @@ def test_chat_does_not_mutate_caller_objects(respx_mock: respx.MockRouter):
 
 
 @respx.mock(base_url=BASE)
-def test_non_ascii_sent_as_utf8(respx_mock: respx.MockRouter):
+def test_non_ascii_sent_as_utf8(client: MakeClient, respx_mock: respx.MockRouter):
     route = respx_mock.post("/context/chat/completions").respond(200, json=COMPLETION)
     client().chat(context_id="c", model="ep-1", messages=[{"role": "user", "content": "你好"}])
     assert "你好".encode() in route.calls[0].request.content
 
 
 @respx.mock(base_url=BASE)
-def test_request_id_and_default_headers(respx_mock: respx.MockRouter):
+def test_request_id_and_default_headers(client: MakeClient, respx_mock: respx.MockRouter):
     route = respx_mock.post("/context/chat/completions").respond(200, json=COMPLETION)
     c = client(default_headers={"X-Team": "search"})
     c.chat(context_id="c", model="ep-1", messages=USER, request_id="my-req-1")
@@ -234,13 +227,13 @@ def test_request_id_and_default_headers(respx_mock: respx.MockRouter):
     assert "x-client-request-id" not in second and second["x-team"] == "search"
 
 
-def test_bad_request_id():
+def test_bad_request_id(client: MakeClient):
     with pytest.raises(ArkInputError, match="request_id"):
         client().chat(context_id="c", model="ep-1", messages=USER, request_id="a\nb")
 
 
 @respx.mock(base_url=BASE)
-def test_chat_completions_plain_endpoint(respx_mock: respx.MockRouter):
+def test_chat_completions_plain_endpoint(client: MakeClient, respx_mock: respx.MockRouter):
     route = respx_mock.post("/chat/completions").respond(200, json=COMPLETION)
     out = client().chat_completions(
         model="ep-1", messages=USER, max_tokens=20, tools=[{"type": "function"}]
@@ -260,7 +253,7 @@ def test_chat_completions_plain_endpoint(respx_mock: respx.MockRouter):
         ({"stream": True}, ArkInputError),
     ],
 )
-def test_context_chat_rejects_unsupported(params: dict[str, Any], exc: type):
+def test_context_chat_rejects_unsupported(client: MakeClient, params: dict[str, Any], exc: type):
     with respx.mock(base_url=BASE, assert_all_called=False) as mock:
         route = mock.post("/context/chat/completions").respond(200, json=COMPLETION)
         with pytest.raises(exc):
@@ -268,13 +261,13 @@ def test_context_chat_rejects_unsupported(params: dict[str, Any], exc: type):
         assert not route.called
 
 
-def test_context_id_required():
+def test_context_id_required(client: MakeClient):
     with pytest.raises(ArkInputError, match="context_id"):
         client().chat(context_id="", model="ep-1", messages=USER)
 
 
 @respx.mock(base_url=BASE)
-def test_stream_sets_stream_options(respx_mock: respx.MockRouter):
+def test_stream_sets_stream_options(client: MakeClient, respx_mock: respx.MockRouter):
     route = respx_mock.post("/context/chat/completions").respond(
         200, content=b"data: [DONE]\n\n", headers={"content-type": "text/event-stream"}
     )

@@ -12,7 +12,7 @@ import httpx
 import pytest
 import respx
 
-from ark_context import ArkContextClient, AsyncArkContextClient
+from ark_context import AsyncArkContextClient
 from ark_context._exceptions import (
     ArkAPIError,
     ArkBadRequestError,
@@ -24,10 +24,8 @@ from ark_context._exceptions import (
     ArkTimeoutError,
 )
 from ark_context._retry import BACKOFF_BASE, BACKOFF_CAP
+from tests.client.conftest import BASE, KEY, USER, MakeClient
 
-BASE = "http://ark.test/api/v3"
-KEY = "sk-retry-SECRET-5555"
-USER = [{"role": "user", "content": "hi"}]
 CTX = "/context/chat/completions"
 OK = {"id": "c", "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}]}
 
@@ -43,10 +41,6 @@ class FakeSleep:
 class AsyncFakeSleep(FakeSleep):
     async def __call__(self, seconds: float) -> None:  # type: ignore[override]
         self.delays.append(seconds)
-
-
-def client(sleep: FakeSleep, **kw: Any) -> ArkContextClient:
-    return ArkContextClient(api_key=KEY, base_url=BASE, sleep=sleep, **kw)
 
 
 def err(status: int, code: str, headers: dict[str, str] | None = None) -> httpx.Response:
@@ -76,11 +70,11 @@ NOT_SENT = {"connect_error", "connect_timeout", "pool_timeout"}
 
 @pytest.mark.parametrize("failure", sorted(FAILURES))
 @pytest.mark.parametrize("idempotent", [False, True])
-def test_chat_retry_decision(failure: str, idempotent: bool):
+def test_chat_retry_decision(client: MakeClient, failure: str, idempotent: bool):
     sleep = FakeSleep()
     with respx.mock(base_url=BASE) as mock:
         route = mock.post(CTX).mock(side_effect=[FAILURES[failure](), ok()])
-        c = client(sleep)
+        c = client(sleep=sleep)
         should = idempotent or failure in NOT_SENT
         if should:
             out = c.chat(context_id="ctx", model="ep", messages=USER, idempotent=idempotent)
@@ -93,14 +87,14 @@ def test_chat_retry_decision(failure: str, idempotent: bool):
 
 
 @pytest.mark.parametrize("failure", sorted(FAILURES))
-def test_create_context_and_plain_chat_are_idempotent(failure: str):
+def test_create_context_and_plain_chat_are_idempotent(client: MakeClient, failure: str):
     sleep = FakeSleep()
     with respx.mock(base_url=BASE) as mock:
         create = mock.post("/context/create").mock(
             side_effect=[FAILURES[failure](), httpx.Response(200, json={"id": "ctx-1"})]
         )
         plain = mock.post("/chat/completions").mock(side_effect=[FAILURES[failure](), ok()])
-        c = client(sleep)
+        c = client(sleep=sleep)
         assert c.create_context(model="ep", messages=USER).id == "ctx-1"
         assert c.chat_completions(model="ep", messages=USER).text == "ok"
     assert create.call_count == 2 and plain.call_count == 2
@@ -110,21 +104,21 @@ def test_create_context_and_plain_chat_are_idempotent(failure: str):
     ("status", "code", "cls"),
     [(400, "MissingParameter", ArkBadRequestError), (401, "AuthenticationError", ArkAPIError)],
 )
-def test_client_errors_never_retried(status: int, code: str, cls: type):
+def test_client_errors_never_retried(client: MakeClient, status: int, code: str, cls: type):
     sleep = FakeSleep()
     with respx.mock(base_url=BASE) as mock:
         route = mock.post(CTX).mock(side_effect=[err(status, code), ok()])
         with pytest.raises(cls):
-            client(sleep).chat(context_id="c", model="ep", messages=USER, idempotent=True)
+            client(sleep=sleep).chat(context_id="c", model="ep", messages=USER, idempotent=True)
     assert route.call_count == 1 and sleep.delays == []
 
 
-def test_retries_exhausted_raise_last_error_with_capped_backoff():
+def test_retries_exhausted_raise_last_error_with_capped_backoff(client: MakeClient):
     sleep = FakeSleep()
     with respx.mock(base_url=BASE) as mock:
         route = mock.post(CTX).mock(side_effect=[err(500, "InternalServiceError")] * 6)
         with pytest.raises(ArkServerError):
-            client(sleep, max_retries=5).chat(
+            client(sleep=sleep, max_retries=5).chat(
                 context_id="c", model="ep", messages=USER, idempotent=True
             )
     assert route.call_count == 6
@@ -133,34 +127,34 @@ def test_retries_exhausted_raise_last_error_with_capped_backoff():
         assert 0.0 <= d <= min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)
 
 
-def test_max_retries_zero():
+def test_max_retries_zero(client: MakeClient):
     sleep = FakeSleep()
     with respx.mock(base_url=BASE) as mock:
         route = mock.post(CTX).mock(side_effect=httpx.ConnectError("refused"))
         with pytest.raises(ArkConnectionError):
-            client(sleep, max_retries=0).chat(context_id="c", model="ep", messages=USER)
+            client(sleep=sleep, max_retries=0).chat(context_id="c", model="ep", messages=USER)
     assert route.call_count == 1 and sleep.delays == []
 
 
-def test_unsent_errors_retried_even_when_not_idempotent_until_budget():
+def test_unsent_errors_retried_even_when_not_idempotent_until_budget(client: MakeClient):
     sleep = FakeSleep()
     with respx.mock(base_url=BASE) as mock:
         route = mock.post(CTX).mock(side_effect=httpx.ConnectError("refused"))
         with pytest.raises(ArkConnectionError) as info:
-            client(sleep, max_retries=3).chat(context_id="c", model="ep", messages=USER)
+            client(sleep=sleep, max_retries=3).chat(context_id="c", model="ep", messages=USER)
     assert info.value.sent is False
     assert route.call_count == 4 and len(sleep.delays) == 3
 
 
-def test_retry_after_seconds_honoured():
+def test_retry_after_seconds_honoured(client: MakeClient):
     sleep = FakeSleep()
     with respx.mock(base_url=BASE) as mock:
         mock.post(CTX).mock(side_effect=[err(429, "RateLimitExceeded", {"Retry-After": "7"}), ok()])
-        client(sleep).chat(context_id="c", model="ep", messages=USER, idempotent=True)
+        client(sleep=sleep).chat(context_id="c", model="ep", messages=USER, idempotent=True)
     assert sleep.delays == [7.0]
 
 
-def test_retry_after_http_date_honoured():
+def test_retry_after_http_date_honoured(client: MakeClient):
     sleep = FakeSleep()
     date = email.utils.formatdate(time.time() + 30, usegmt=True)
     with respx.mock(base_url=BASE) as mock:
@@ -170,26 +164,26 @@ def test_retry_after_http_date_honoured():
                 httpx.Response(200, json={"id": "ctx"}),
             ]
         )
-        client(sleep).create_context(model="ep", messages=USER)
+        client(sleep=sleep).create_context(model="ep", messages=USER)
     (delay,) = sleep.delays
     assert 25.0 <= delay <= 30.0
 
 
-def test_retry_after_capped():
+def test_retry_after_capped(client: MakeClient):
     sleep = FakeSleep()
     with respx.mock(base_url=BASE) as mock:
         mock.post(CTX).mock(
             side_effect=[err(429, "RateLimitExceeded", {"Retry-After": "86400"}), ok()]
         )
-        client(sleep).chat(context_id="c", model="ep", messages=USER, idempotent=True)
+        client(sleep=sleep).chat(context_id="c", model="ep", messages=USER, idempotent=True)
     assert sleep.delays == [60.0]
 
 
-def test_retry_logged_at_debug_without_key(caplog: pytest.LogCaptureFixture):
+def test_retry_logged_at_debug_without_key(client: MakeClient, caplog: pytest.LogCaptureFixture):
     caplog.set_level(logging.DEBUG, logger="ark_context")
     with respx.mock(base_url=BASE) as mock:
         mock.post(CTX).mock(side_effect=[err(500, "InternalServiceError"), ok()])
-        client(FakeSleep()).chat(context_id="c", model="ep", messages=USER, idempotent=True)
+        client(sleep=FakeSleep()).chat(context_id="c", model="ep", messages=USER, idempotent=True)
     (rec,) = [r for r in caplog.records if r.name == "ark_context"]
     assert rec.levelno == logging.DEBUG and "ArkServerError" in rec.getMessage()
     assert KEY not in caplog.text
@@ -217,36 +211,36 @@ def stream_ok(*texts: str) -> httpx.Response:
     )
 
 
-def test_stream_open_retried_when_idempotent():
+def test_stream_open_retried_when_idempotent(client: MakeClient):
     sleep = FakeSleep()
     with respx.mock(base_url=BASE) as mock:
         route = mock.post("/chat/completions").mock(
             side_effect=[err(500, "InternalServiceError"), stream_ok("a", "b")]
         )
-        with client(sleep).chat_completions_stream(model="ep", messages=USER) as s:
+        with client(sleep=sleep).chat_completions_stream(model="ep", messages=USER) as s:
             assert [c.text for c in s] == ["a", "b"]
     assert route.call_count == 2 and len(sleep.delays) == 1
 
 
-def test_stream_open_not_retried_in_session_mode():
+def test_stream_open_not_retried_in_session_mode(client: MakeClient):
     sleep = FakeSleep()
     with respx.mock(base_url=BASE) as mock:
         route = mock.post(CTX).mock(side_effect=[err(429, "RateLimitExceeded"), stream_ok("a")])
         with pytest.raises(ArkRateLimitError):
-            client(sleep).chat_stream(context_id="c", model="ep", messages=USER)
+            client(sleep=sleep).chat_stream(context_id="c", model="ep", messages=USER)
     assert route.call_count == 1
 
 
-def test_stream_open_connect_error_retried_in_session_mode():
+def test_stream_open_connect_error_retried_in_session_mode(client: MakeClient):
     sleep = FakeSleep()
     with respx.mock(base_url=BASE) as mock:
         route = mock.post(CTX).mock(side_effect=[httpx.ConnectError("refused"), stream_ok("a")])
-        with client(sleep).chat_stream(context_id="c", model="ep", messages=USER) as s:
+        with client(sleep=sleep).chat_stream(context_id="c", model="ep", messages=USER) as s:
             assert [c.text for c in s] == ["a"]
     assert route.call_count == 2
 
 
-def test_error_event_after_first_chunk_is_never_retried():
+def test_error_event_after_first_chunk_is_never_retried(client: MakeClient):
     sleep = FakeSleep()
     body = sse(
         chunk("a"), {"error": {"code": "InternalServiceError", "message": "boom"}}, done=False
@@ -258,20 +252,22 @@ def test_error_event_after_first_chunk_is_never_retried():
                 stream_ok("b"),
             ]
         )
-        s = client(sleep).chat_stream(context_id="c", model="ep", messages=USER, idempotent=True)
+        s = client(sleep=sleep).chat_stream(
+            context_id="c", model="ep", messages=USER, idempotent=True
+        )
         assert next(s).text == "a"
         with pytest.raises(ArkServerError, match="boom"):
             next(s)
     assert route.call_count == 1 and sleep.delays == []
 
 
-def test_busy_stream_open_retried_when_idempotent():
+def test_busy_stream_open_retried_when_idempotent(client: MakeClient):
     sleep = FakeSleep()
     with respx.mock(base_url=BASE) as mock:
         route = mock.post(CTX).mock(
             side_effect=[err(403, "OperationDenied.InvalidState"), stream_ok("x")]
         )
-        with client(sleep).chat_stream(
+        with client(sleep=sleep).chat_stream(
             context_id="c", model="ep", messages=USER, idempotent=True
         ) as s:
             assert [c.text for c in s] == ["x"]

@@ -17,7 +17,7 @@ import httpx
 import pytest
 import respx
 
-from ark_context import ArkContextClient, AsyncArkContextClient
+from ark_context import AsyncArkContextClient
 from ark_context._exceptions import (
     ArkConnectionError,
     ArkContextBusyError,
@@ -28,10 +28,8 @@ from ark_context._exceptions import (
     ArkStreamError,
 )
 from ark_context._models import ChatCompletionChunk
+from tests.client.conftest import BASE, KEY, USER, MakeClient
 
-BASE = "http://ark.test/api/v3"
-KEY = "sk-stream-SECRET-3131"
-USER = [{"role": "user", "content": "hi"}]
 CTX = "/context/chat/completions"
 SSE_HEADERS = {"content-type": "text/event-stream"}
 USAGE = {
@@ -64,18 +62,13 @@ REPLY = sse(
 )
 
 
-def client(**kw: Any) -> ArkContextClient:
-    kw.setdefault("sleep", lambda s: None)
-    return ArkContextClient(api_key=KEY, base_url=BASE, **kw)
-
-
 def pieces(raw: bytes, size: int) -> Iterator[bytes]:
     for i in range(0, len(raw), size):
         yield raw[i : i + size]
 
 
 @pytest.mark.parametrize("size", [1, 2, 3, 7, 64, 100_000])
-def test_stream_chunks_and_usage_any_network_split(size: int):
+def test_stream_chunks_and_usage_any_network_split(client: MakeClient, size: int):
     with respx.mock(base_url=BASE) as mock:
         mock.post(CTX).mock(
             side_effect=lambda req: httpx.Response(
@@ -93,7 +86,7 @@ def test_stream_chunks_and_usage_any_network_split(size: int):
     assert s.response.is_closed
 
 
-def test_request_bytes_is_body_size():
+def test_request_bytes_is_body_size(client: MakeClient):
     with respx.mock(base_url=BASE) as mock:
         route = mock.post(CTX).respond(200, content=REPLY, headers=SSE_HEADERS)
         s = client().chat_stream(context_id="c", model="ep-1", messages=USER)
@@ -101,7 +94,7 @@ def test_request_bytes_is_body_size():
     assert s.request_bytes == len(route.calls[0].request.content)
 
 
-def test_stream_ignores_events_after_done():
+def test_stream_ignores_events_after_done(client: MakeClient):
     with respx.mock(base_url=BASE) as mock:
         mock.post(CTX).respond(
             200, content=sse(chunk("a")) + sse(chunk("late")), headers=SSE_HEADERS
@@ -111,7 +104,7 @@ def test_stream_ignores_events_after_done():
         assert list(s) == []
 
 
-def test_stream_keepalive_comments_and_crlf():
+def test_stream_keepalive_comments_and_crlf(client: MakeClient):
     raw = b": ping\r\n\r\n" + sse(chunk("a")).replace(b"\n", b"\r\n")
     with respx.mock(base_url=BASE) as mock:
         mock.post(CTX).respond(200, content=raw, headers=SSE_HEADERS)
@@ -129,7 +122,7 @@ def test_stream_keepalive_comments_and_crlf():
         ({"code": "InvalidParameter", "message": "context ctx-1 not found"}, ArkContextGoneError),
     ],
 )
-def test_error_event_raises_mapped_error(error: dict[str, Any], cls: type):
+def test_error_event_raises_mapped_error(client: MakeClient, error: dict[str, Any], cls: type):
     with respx.mock(base_url=BASE) as mock:
         mock.post(CTX).respond(
             200, content=sse(chunk("a"), {"error": error}, done=False), headers=SSE_HEADERS
@@ -142,7 +135,7 @@ def test_error_event_raises_mapped_error(error: dict[str, Any], cls: type):
     assert s.response.is_closed
 
 
-def test_named_error_event():
+def test_named_error_event(client: MakeClient):
     raw = (
         sse(chunk("a"), done=False)
         + b'event: error\ndata: {"code": "InternalServiceError", "message": "x"}\n\n'
@@ -164,7 +157,7 @@ def test_named_error_event():
         b"",
     ],
 )
-def test_stream_without_done_raises(raw: bytes):
+def test_stream_without_done_raises(client: MakeClient, raw: bytes):
     with respx.mock(base_url=BASE) as mock:
         mock.post(CTX).respond(200, content=raw, headers=SSE_HEADERS)
         s = client().chat_stream(context_id="c", model="ep-1", messages=USER)
@@ -173,7 +166,7 @@ def test_stream_without_done_raises(raw: bytes):
     assert s.response.is_closed
 
 
-def test_done_without_trailing_blank_line_is_accepted():
+def test_done_without_trailing_blank_line_is_accepted(client: MakeClient):
     with respx.mock(base_url=BASE) as mock:
         mock.post(CTX).respond(
             200, content=sse(chunk("a"), done=False) + b"data: [DONE]", headers=SSE_HEADERS
@@ -183,7 +176,7 @@ def test_done_without_trailing_blank_line_is_accepted():
         ] == ["a"]
 
 
-def test_malformed_event_json():
+def test_malformed_event_json(client: MakeClient):
     with respx.mock(base_url=BASE) as mock:
         mock.post(CTX).respond(
             200, content=b"data: {not json}\n\ndata: [DONE]\n\n", headers=SSE_HEADERS
@@ -192,7 +185,7 @@ def test_malformed_event_json():
             list(client().chat_stream(context_id="c", model="ep-1", messages=USER))
 
 
-def test_drop_mid_stream_is_a_connection_error():
+def test_drop_mid_stream_is_a_connection_error(client: MakeClient):
     def body() -> Iterator[bytes]:
         yield sse(chunk("a"), done=False)
         raise httpx.ReadError("connection reset")
@@ -229,7 +222,9 @@ def test_drop_mid_stream_is_a_connection_error():
         (200, b"<html>hi</html>", "text/html", ArkProtocolError, "text/html"),
     ],
 )
-def test_stream_open_failures(status: int, content: bytes, ctype: str, cls: type, match: str):
+def test_stream_open_failures(
+    client: MakeClient, status: int, content: bytes, ctype: str, cls: type, match: str
+):
     with respx.mock(base_url=BASE) as mock:
         mock.post(CTX).respond(status, content=content, headers={"content-type": ctype})
         with pytest.raises(cls, match=match):
@@ -261,7 +256,7 @@ def one_connection_client(body: bytes) -> tuple[httpx.Client, httpcore.Connectio
     return httpx.Client(transport=transport, timeout=httpx.Timeout(5.0, pool=0.2)), pool
 
 
-def test_abandoned_stream_releases_the_connection():
+def test_abandoned_stream_releases_the_connection(client: MakeClient):
     http, pool = one_connection_client(LONG_REPLY)
     c = client(http_client=http, max_retries=0)
     for _ in range(3):  # with a leak, the second open would hit the 1-connection limit
@@ -271,7 +266,7 @@ def test_abandoned_stream_releases_the_connection():
         assert pool.connections == []  # half-read: the connection was closed, not leaked
 
 
-def test_completed_stream_returns_the_connection_for_reuse():
+def test_completed_stream_returns_the_connection_for_reuse(client: MakeClient):
     http, pool = one_connection_client(LONG_REPLY)
     c = client(http_client=http, max_retries=0)
     with c.chat_stream(context_id="c", model="ep-1", messages=USER) as s:
@@ -280,7 +275,7 @@ def test_completed_stream_returns_the_connection_for_reuse():
     assert conn.is_idle()  # drained after [DONE]: kept alive for the next call
 
 
-def test_garbage_collected_stream_releases_the_connection():
+def test_garbage_collected_stream_releases_the_connection(client: MakeClient):
     http, pool = one_connection_client(LONG_REPLY)
     c = client(http_client=http, max_retries=0)
     s = c.chat_stream(context_id="c", model="ep-1", messages=USER)
@@ -293,7 +288,7 @@ def test_garbage_collected_stream_releases_the_connection():
         assert next(s2).text == "w0 "
 
 
-def test_breaking_out_of_a_for_loop_inside_with_releases():
+def test_breaking_out_of_a_for_loop_inside_with_releases(client: MakeClient):
     http, pool = one_connection_client(LONG_REPLY)
     c = client(http_client=http, max_retries=0)
     with c.chat_stream(context_id="c", model="ep-1", messages=USER) as s:

@@ -9,8 +9,8 @@ import pytest
 
 from ark_context import emulator
 from ark_context.emulator import Emulator
+from tests.emulator.conftest import AUTH, asgi_client
 
-AUTH = {"Authorization": "Bearer k"}
 MODEL = "ep-admin"
 
 
@@ -21,9 +21,7 @@ def emu() -> Emulator:
 
 @pytest.fixture
 async def client(emu: Emulator) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=emu.app), base_url="http://emu"
-    ) as c:
+    async with asgi_client(emu, base_url="http://emu", headers=None) as c:  # admin paths too
         yield c
 
 

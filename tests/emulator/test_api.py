@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
 from ark_context.emulator import Emulator, message_tokens
+from tests.emulator.conftest import asgi_client
 
-AUTH = {"Authorization": "Bearer test-key"}
 SYSTEM = {"role": "system", "content": "You are a test."}
 MODEL = "ep-test"
 
@@ -32,15 +31,6 @@ def clock() -> FakeClock:
 @pytest.fixture
 def emu(clock: FakeClock) -> Emulator:
     return Emulator(clock=clock)
-
-
-@pytest.fixture
-async def client(emu: Emulator) -> AsyncIterator[httpx.AsyncClient]:
-    transport = httpx.ASGITransport(app=emu.app)
-    async with httpx.AsyncClient(
-        transport=transport, base_url="http://emu/api/v3", headers=AUTH
-    ) as c:
-        yield c
 
 
 async def create(client: httpx.AsyncClient, **body: Any) -> dict[str, Any]:
@@ -538,9 +528,7 @@ async def test_unknown_context_is_404(client: httpx.AsyncClient):
 
 async def test_prompt_over_model_window_is_out_of_context():
     emu = Emulator(model_window=50)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=emu.app), base_url="http://emu/api/v3", headers=AUTH
-    ) as c:
+    async with asgi_client(emu) as c:
         cid = (await create(c, mode="common_prefix"))["id"]
         long = " ".join(["word"] * 60)
         r = await chat(c, cid, long)
@@ -630,9 +618,7 @@ async def test_custom_responder_sees_effective_prompt_and_params():
         return f"reply {len(seen)}"
 
     emu = Emulator(responder=responder)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=emu.app), base_url="http://emu/api/v3", headers=AUTH
-    ) as c:
+    async with asgi_client(emu) as c:
         cid = (await create(c))["id"]
         r = await chat(c, cid, "one", temperature=0.5)
         assert r.json()["choices"][0]["message"]["content"] == "reply 1"
@@ -653,9 +639,7 @@ async def test_custom_responder_sees_effective_prompt_and_params():
 
 async def test_responder_returning_non_text_is_a_500_and_nothing_is_appended():
     emu = Emulator(responder=lambda m, p: None)  # type: ignore[arg-type,return-value]
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=emu.app), base_url="http://emu/api/v3", headers=AUTH
-    ) as c:
+    async with asgi_client(emu) as c:
         cid = (await create(c))["id"]
         r = await chat(c, cid, "x")
         assert r.status_code == 500
@@ -749,9 +733,7 @@ async def test_empty_reply_streams_one_chunk(client: httpx.AsyncClient):
 
 async def test_chunk_tokens_groups_pieces():
     emu = Emulator(chunk_tokens=4)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=emu.app), base_url="http://emu/api/v3", headers=AUTH
-    ) as c:
+    async with asgi_client(emu) as c:
         r = await c.post(
             "/chat/completions",
             json={"model": MODEL, "stream": True, "messages": [{"role": "user", "content": "x"}]},

@@ -4,15 +4,14 @@ covered in tests/emulator/test_server.py."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
 from ark_context.emulator import Emulator, EmulatorError, Fault
+from tests.emulator.conftest import asgi_client
 
-AUTH = {"Authorization": "Bearer k"}
 MODEL = "ep-faults"
 SYSTEM = {"role": "system", "content": "sys"}
 
@@ -39,14 +38,6 @@ def gate() -> Gate:
 @pytest.fixture
 def emu(gate: Gate) -> Emulator:
     return Emulator(sleep=gate)
-
-
-@pytest.fixture
-async def client(emu: Emulator) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=emu.app), base_url="http://emu/api/v3", headers=AUTH
-    ) as c:
-        yield c
 
 
 async def create(client: httpx.AsyncClient, mode: str = "session") -> str:
@@ -249,9 +240,7 @@ async def test_latency_fault_holds_the_session_context_in_progress(
 
 async def test_common_prefix_allows_concurrent_requests(gate: Gate):
     emu = Emulator(sleep=gate, latency=1.0)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=emu.app), base_url="http://emu/api/v3", headers=AUTH
-    ) as c:
+    async with asgi_client(emu) as c:
         cid = await create(c, mode="common_prefix")
         first = asyncio.ensure_future(chat(c, cid, "a"))
         await gate.waiting.wait()

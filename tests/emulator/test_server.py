@@ -20,12 +20,6 @@ SYSTEM = {"role": "system", "content": "sys"}
 
 
 @pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with run_emulator() as e:
-        yield e
-
-
-@pytest.fixture
 def client(emu: Emulator) -> Iterator[httpx.Client]:
     assert emu.base_url is not None
     with httpx.Client(base_url=emu.base_url, headers=AUTH, timeout=10) as c:

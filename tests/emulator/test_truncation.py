@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 
 from ark_context.emulator import Emulator, message_tokens
+from tests.emulator.conftest import asgi_client
 
-AUTH = {"Authorization": "Bearer k"}
 MODEL = "ep-trunc"
 SYSTEM = {"role": "system", "content": "sys"}
 
@@ -22,14 +21,6 @@ def fixed(messages: Any, params: Any) -> str:
 @pytest.fixture
 def emu() -> Emulator:
     return Emulator(responder=fixed)
-
-
-@pytest.fixture
-async def client(emu: Emulator) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=emu.app), base_url="http://emu/api/v3", headers=AUTH
-    ) as c:
-        yield c
 
 
 def user(n: int, words: int = 5) -> dict[str, Any]:
@@ -159,9 +150,7 @@ async def test_rolling_tokens_false_stops_with_length(client: httpx.AsyncClient,
 
 async def test_default_strategy_rolls_at_the_model_window():
     emu = Emulator(responder=fixed, model_window=40)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=emu.app), base_url="http://emu/api/v3", headers=AUTH
-    ) as c:
+    async with asgi_client(emu) as c:
         r = await c.post("/context/create", json={"model": MODEL, "messages": [SYSTEM]})
         cid = r.json()["id"]
         assert r.json()["truncation_strategy"] == {
@@ -179,9 +168,7 @@ async def test_default_strategy_rolls_at_the_model_window():
 
 async def test_common_prefix_is_never_truncated_but_can_overflow():
     emu = Emulator(responder=fixed, model_window=30)
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=emu.app), base_url="http://emu/api/v3", headers=AUTH
-    ) as c:
+    async with asgi_client(emu) as c:
         r = await c.post(
             "/context/create",
             json={"model": MODEL, "messages": [SYSTEM, user(0)], "mode": "common_prefix"},

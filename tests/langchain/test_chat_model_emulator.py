@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -42,18 +42,6 @@ pytestmark = pytest.mark.integration
 
 MODEL = "ep-lc-it"
 ROLE = {"system": "system", "human": "user", "ai": "assistant", "AIMessageChunk": "assistant"}
-
-
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with run_emulator() as emu:
-        yield emu
-
-
-@pytest.fixture
-def emu(emulator: Emulator) -> Emulator:
-    emulator.reset()
-    return emulator
 
 
 def make(emu: Emulator, **kw: Any) -> ChatArkContext:

@@ -4,32 +4,25 @@ no tools, no structured output, no JSON mode, and is text only."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from langchain_tests.integration_tests import ChatModelIntegrationTests
 
-from ark_context.emulator import Emulator, run_emulator
+from ark_context.emulator import Emulator
 from langchain_ark_context import ChatArkContext
 from tests.langchain.capabilities import ArkCapabilities
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture(scope="module")
-def emulator() -> Iterator[Emulator]:
-    with run_emulator() as emu:
-        yield emu
-
-
 class TestChatArkContextIntegration(ArkCapabilities, ChatModelIntegrationTests):
     emu: Emulator
 
     @pytest.fixture(autouse=True)
-    def _use_emulator(self, emulator: Emulator) -> None:
-        self.emu = emulator
+    def _use_emulator(self, shared_emulator: Emulator) -> None:
+        self.emu = shared_emulator
 
     @property
     def chat_model_params(self) -> dict[str, Any]:

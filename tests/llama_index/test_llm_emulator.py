@@ -42,12 +42,6 @@ DOCS = [
 ]
 
 
-@pytest.fixture
-def emu() -> Iterator[Any]:
-    with run_emulator() as e:
-        yield e
-
-
 def make_llm(emu: Any, **kw: Any) -> ArkContextLLM:
     kw.setdefault("store", InMemoryStore())
     return ArkContextLLM(model=MODEL, api_key=KEY, base_url=emu.base_url, **kw)
