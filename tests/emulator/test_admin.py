@@ -109,7 +109,7 @@ async def test_health(client: httpx.AsyncClient):
 def test_public_names():
     assert set(emulator.__all__) >= {"Emulator", "run_emulator", "Fault", "EmulatorError"}
     for name in emulator.__all__:
-        assert getattr(emulator, name) is not None
+        assert hasattr(emulator, name), name
     doc = emulator.__doc__ or ""
     for topic in ("Token counting", "Faults", "Admin endpoints", "Replies", "Truncation"):
         assert topic in doc

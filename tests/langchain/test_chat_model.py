@@ -163,8 +163,9 @@ CONVO = [SystemMessage("Be brief."), HumanMessage("Hi")]
 # -- package ------------------------------------------------------------------------------
 
 
-def test_all_is_explicit() -> None:
-    assert langchain_ark_context.__all__ == ["ChatArkContext"]
+def test_package_names_resolve_lazily() -> None:
+    for name in langchain_ark_context.__all__:
+        assert hasattr(langchain_ark_context, name), name
     assert langchain_ark_context.ChatArkContext is ChatArkContext
     with pytest.raises(AttributeError):
         langchain_ark_context.Nope  # noqa: B018

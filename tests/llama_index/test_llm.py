@@ -71,25 +71,36 @@ def user(text: str) -> ChatMessage:
 # -- package surface ----------------------------------------------------------------------
 
 
-def test_all_is_explicit() -> None:
-    assert llama_index_ark_context.__all__ == [
-        "ArkContextLLM",
-        "CachedTokenCounter",
-        "ModelTokenUsage",
-    ]
+def test_all_names_resolve() -> None:
     for name in llama_index_ark_context.__all__:
-        assert hasattr(llama_index_ark_context, name)
+        assert hasattr(llama_index_ark_context, name), name
 
 
-def test_is_a_llama_index_llm_not_custom_llm() -> None:
-    from llama_index.core.llms import LLM, CustomLLM
-
-    from ark_context import ArkContextParams
-
-    assert issubclass(ArkContextLLM, LLM)
-    assert issubclass(ArkContextLLM, ArkContextParams)
-    assert not issubclass(ArkContextLLM, CustomLLM)
-    assert ArkContextLLM.class_name() == "ArkContextLLM"
+@pytest.mark.parametrize(
+    ("method", "routed"),
+    [
+        ("chat", "chat"),
+        ("stream_chat", "stream"),
+        ("complete", "chat"),
+        ("stream_complete", "stream"),
+        ("achat", "achat"),
+        ("astream_chat", "astream"),
+        ("acomplete", "achat"),
+        ("astream_complete", "astream"),
+    ],
+)
+async def test_async_methods_are_native(method: str, routed: str, double: RouterDouble) -> None:
+    """Each method calls the router method of its own kind: async calls never run the sync
+    path in a thread (what LlamaIndex's ``CustomLLM`` base would do)."""
+    llm = make_llm()
+    result = getattr(llm, method)("hi" if "complete" in method else [user("hi")])
+    if hasattr(result, "__await__"):
+        result = await result
+    if hasattr(result, "__aiter__"):
+        await _drain(result)
+    elif hasattr(result, "__next__"):
+        list(result)
+    assert [call[0] for call in double.calls] == [routed]
 
 
 # -- message conversion -------------------------------------------------------------------
