@@ -11,7 +11,7 @@ import contextlib
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ark_context import (
     ArkAuthenticationError,
@@ -24,6 +24,9 @@ from ark_context import (
     ArkPermissionError,
     ArkProtocolError,
 )
+
+if TYPE_CHECKING:
+    from ark_context.emulator import Emulator
 
 __all__ = ["EMULATOR_MODEL", "Backend", "error_hint", "is_fatal", "open_backend"]
 
@@ -46,7 +49,7 @@ class Backend:
     model: str
     api_key: str = field(repr=False)
     base_url: str | None
-    emulator: Any = field(default=None, repr=False)
+    emulator: Emulator | None = field(default=None, repr=False)
     note: str | None = None
 
     @property

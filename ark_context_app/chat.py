@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import sys
 from collections.abc import Mapping
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING
 
 from ark_context import ArkError
 
@@ -22,6 +22,12 @@ from .backend import is_fatal, open_backend
 from .costs import Totals, TurnStats
 from .render import make_console, print_error, print_totals, turn_line, turn_table
 from .streaming import stream_turn
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
+    from rich.console import Console
+
+    from langchain_ark_context import ChatArkContext
 
 __all__ = ["DEFAULT_SYSTEM_PROMPT", "run_chat"]
 
@@ -34,7 +40,7 @@ TTL = 3600
 HELP = "commands: /stats (table so far), /help, /quit (or end of input)"
 
 
-def _read_line(stdin: IO[str], con: Any, interactive: bool) -> str | None:
+def _read_line(stdin: IO[str], con: Console, interactive: bool) -> str | None:
     """The next line, or None at end of input."""
     if interactive:
         try:
@@ -58,11 +64,11 @@ def run_chat(
     system: str | None = None,
     chunk_delay: float = 0.02,
     stdin: IO[str] | None = None,
-    console: Any = None,
+    console: Console | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> int:
     """Chat until ``/quit`` or end of input; returns the process exit status."""
-    from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
     from rich.text import Text
 
     from langchain_ark_context import ChatArkContext
@@ -120,7 +126,9 @@ def run_chat(
     return 0
 
 
-def _turn(con: Any, llm: Any, history: list[Any], n: int) -> tuple[str, TurnStats] | None:
+def _turn(
+    con: Console, llm: ChatArkContext, history: list[BaseMessage], n: int
+) -> tuple[str, TurnStats] | None:
     """Stream one reply; None (after printing the error) when the call failed."""
     from rich.text import Text
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ark_context import ArkError
 
@@ -33,6 +33,9 @@ from .script import (
 )
 from .streaming import resend_bytes, stream_turn
 
+if TYPE_CHECKING:
+    from rich.console import Console
+
 __all__ = ["run_demo"]
 
 #: Reply cap, so that the demo stays short on the real service too.
@@ -46,7 +49,7 @@ def run_demo(
     model: str | None = None,
     force_emulator: bool = False,
     chunk_delay: float = 0.01,
-    console: Any = None,
+    console: Console | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> int:
     """Run both parts; returns the process exit status."""
@@ -91,7 +94,7 @@ def run_demo(
 # -- part 1: LangChain, session mode --------------------------------------------------------
 
 
-def _langchain_part(con: Any, backend: Backend) -> list[TurnStats]:
+def _langchain_part(con: Console, backend: Backend) -> list[TurnStats]:
     from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
     from rich.text import Text
 
@@ -127,7 +130,7 @@ def _langchain_part(con: Any, backend: Backend) -> list[TurnStats]:
 # -- part 2: LlamaIndex, common_prefix mode -------------------------------------------------
 
 
-def _llama_index_part(con: Any, backend: Backend) -> list[TurnStats]:
+def _llama_index_part(con: Console, backend: Backend) -> list[TurnStats]:
     with con.status("loading LlamaIndex and building the index (MockEmbedding, offline)..."):
         from llama_index.core import Document, VectorStoreIndex
         from llama_index.core.base.response.schema import StreamingResponse

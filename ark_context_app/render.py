@@ -6,9 +6,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING
 
 from .costs import PRICE_CACHED_INPUT, PRICE_INPUT, PRICE_MODEL, Totals, TurnStats
+
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
 
 __all__ = ["make_console", "pct_less", "print_error", "print_totals", "turn_line", "turn_table"]
 
@@ -16,7 +20,7 @@ __all__ = ["make_console", "pct_less", "print_error", "print_totals", "turn_line
 PIPE_WIDTH = 110
 
 
-def make_console(file: IO[str] | None = None) -> Any:
+def make_console(file: IO[str] | None = None) -> Console:
     """A ``rich`` console; wide enough for the tables when writing to a pipe or a file."""
     from rich.console import Console
 
@@ -26,7 +30,7 @@ def make_console(file: IO[str] | None = None) -> Any:
     return console
 
 
-def print_error(console: Any, err: BaseException) -> None:
+def print_error(console: Console, err: BaseException) -> None:
     """``error: <class>: <message>``, plus what to check when the class says it."""
     from rich.text import Text
 
@@ -49,7 +53,7 @@ def turn_line(t: TurnStats, *, label: str = "turn") -> str:
     )
 
 
-def turn_table(title: str, turns: Sequence[TurnStats], *, label: str = "Turn") -> Any:
+def turn_table(title: str, turns: Sequence[TurnStats], *, label: str = "Turn") -> Table:
     """A ``rich`` table with one row per turn."""
     from rich.table import Table
 
@@ -88,7 +92,7 @@ def pct_less(ours: float, base: float) -> str:
     return f"{change:.0f}% less" if change >= 0 else f"{-change:.0f}% more"
 
 
-def print_totals(console: Any, totals: Totals) -> None:
+def print_totals(console: Console, totals: Totals) -> None:
     """Totals against resending the full history every turn: tokens, cost, bytes."""
     from rich.table import Table
 

@@ -9,16 +9,22 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .costs import TurnStats
+
+if TYPE_CHECKING:
+    from langchain_core.messages import BaseMessage
+    from rich.console import Console
+
+    from langchain_ark_context import ChatArkContext
 
 __all__ = ["resend_bytes", "stream_turn", "wire_history"]
 
 _ROLES = {"system": "system", "human": "user", "ai": "assistant"}
 
 
-def wire_history(history: Sequence[Any]) -> list[dict[str, str]]:
+def wire_history(history: Sequence[BaseMessage]) -> list[dict[str, str]]:
     """LangChain messages (system, human, ai; text content) as ``{role, content}`` dicts."""
     return [
         {
@@ -39,7 +45,9 @@ def resend_bytes(model: str, messages: Sequence[Mapping[str, Any]], **params: An
     return len(json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode())
 
 
-def stream_turn(con: Any, llm: Any, history: Sequence[Any], turn: int) -> tuple[str, TurnStats]:
+def stream_turn(
+    con: Console, llm: ChatArkContext, history: Sequence[BaseMessage], turn: int
+) -> tuple[str, TurnStats]:
     """Stream ``llm``'s reply to ``history`` onto the console ``con``; return the reply text
     and the turn's statistics (usage and route come from the stream's closing chunk).
 
