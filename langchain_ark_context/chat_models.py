@@ -10,7 +10,7 @@ shape. Fields, defaults and environment variables live in
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn, overload
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.exceptions import (
@@ -44,8 +44,10 @@ from ark_context import (
     ArkRateLimitError,
     ArkRouter,
     ArkServerError,
+    ArkStream,
     ArkTimeoutError,
     ArkUnsupportedError,
+    AsyncArkStream,
     ChatCompletionChunk,
     RoutedCompletion,
     RouteInfo,
@@ -408,6 +410,26 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
             _reraise(err)
         return _chat_result(rc, model)
 
+    @overload
+    def _stream_call(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+        *,
+        is_async: Literal[False],
+    ) -> tuple[_ChunkMapper, ArkStream]: ...
+
+    @overload
+    def _stream_call(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+        *,
+        is_async: Literal[True],
+    ) -> tuple[_ChunkMapper, AsyncArkStream]: ...
+
     def _stream_call(
         self,
         messages: list[BaseMessage],
@@ -415,7 +437,7 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
         kwargs: dict[str, Any],
         *,
         is_async: bool,
-    ) -> tuple[_ChunkMapper, Any]:
+    ) -> tuple[_ChunkMapper, ArkStream | AsyncArkStream]:
         """The chunk mapper and the (not yet opened) routed stream for one call."""
         model = kwargs.get("model") or self.model
         include_usage = kwargs.get("stream_usage")
