@@ -45,15 +45,16 @@ _LAZY: dict[str, str] = {
     "RoutedCompletion": "._route_types",
     "RouteInfo": "._route_types",
     "ArkContextParams": "._settings",
-    "ArkRouter": "._seam",
-    "ArkStream": "._seam",
-    "AsyncArkStream": "._seam",
+    "ArkRouter": "._adapter_seam",
+    "ArkStream": "._adapter_seam",
+    "AsyncArkStream": "._adapter_seam",
     "ContextStore": ".stores",
     "Entry": ".stores",
     "InMemoryStore": ".stores",
 }
 
 if TYPE_CHECKING:
+    from ._adapter_seam import ArkRouter, ArkStream, AsyncArkStream
     from ._client import DEFAULT_BASE_URL, ArkContextClient, AsyncArkContextClient
     from ._exceptions import (
         ArkAPIError,
@@ -78,7 +79,6 @@ if TYPE_CHECKING:
     from ._messages import WireMessage, validate_conversation, wire_message
     from ._models import ChatCompletion, ChatCompletionChunk, ContextInfo, Usage
     from ._route_types import MissReason, Outcome, RoutedCompletion, RouteInfo
-    from ._seam import ArkRouter, ArkStream, AsyncArkStream
     from ._settings import ArkContextParams
     from .stores import ContextStore, Entry, InMemoryStore
 

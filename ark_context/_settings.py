@@ -26,7 +26,7 @@ from ._exceptions import ArkConfigError, register_secret
 from ._validation import DEFAULT_BASE_URL, check_base_url, check_truncation, check_ttl
 
 if TYPE_CHECKING:
-    from ._seam import ArkRouter
+    from ._adapter_seam import ArkRouter
 
 __all__ = [
     "DEFAULT_BASE_URL",

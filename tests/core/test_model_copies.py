@@ -31,4 +31,5 @@ def test_deepcopy_and_pickle_keep_settings_and_share_the_store(factory):
     restored = pickle.loads(pickle.dumps(m2))
     assert restored.model == "ep-1"
     assert restored.ark_secret() == "copy-key-123"
-    assert restored.ark_router() is not None
+    rebuilt = restored.ark_router()  # the router cache is not pickled: a fresh one, same settings
+    assert rebuilt is not m2.ark_router() and repr(rebuilt) == repr(m2.ark_router())

@@ -31,7 +31,14 @@ class ArkStream(Protocol):
     """A routed, streamed completion (sync): a context manager over its chunks.
 
     ``route`` is set once the stream is open; ``usage`` once the server sent it. The turn is
-    recorded only when the stream ends normally; closing early drops the context."""
+    recorded only when the stream ends normally; closing early drops the context.
+
+    Example (``router`` is an :class:`ArkRouter`)::
+
+        with router.stream([{"role": "user", "content": "hi"}]) as s:
+            text = "".join(chunk.text for chunk in s)
+        print(s.route.outcome, s.usage)
+    """
 
     @property
     def route(self) -> RouteInfo | None: ...
@@ -49,7 +56,13 @@ class ArkStream(Protocol):
 
 
 class AsyncArkStream(Protocol):
-    """Async twin of :class:`ArkStream`."""
+    """Async twin of :class:`ArkStream`.
+
+    Example (``router`` is an :class:`ArkRouter`)::
+
+        async with router.astream([{"role": "user", "content": "hi"}]) as s:
+            text = "".join([chunk.text async for chunk in s])
+    """
 
     @property
     def route(self) -> RouteInfo | None: ...
@@ -71,7 +84,14 @@ class ArkRouter(Protocol):
 
     ``messages`` is the full history (the router decides which server-side state to reuse);
     ``params`` the request fields for this call; ``request_id`` is sent as
-    ``X-Client-Request-Id``."""
+    ``X-Client-Request-Id``.
+
+    >>> from ark_context import ArkContextParams
+    >>> settings = ArkContextParams(model="ep-1", api_key="k", base_url="http://127.0.0.1:9/api/v3")
+    >>> router: ArkRouter = settings.ark_router()
+    >>> router is settings.ark_router(), router is settings.ark_router("ep-2")
+    (True, False)
+    """
 
     def chat(
         self,
