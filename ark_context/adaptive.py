@@ -1,0 +1,260 @@
+"""The ``auto`` decision: which plan a call gets, from evidence and a cost model.
+
+Pure functions over small frozen dataclasses, so a routing policy can call them with
+whatever it read from the store, and tests can drive them without a server.
+
+Plans (what the router does for one call):
+
+- ``reuse_session``: a live session context holds a prefix of the history: send the rest.
+- ``create_session``: seed a session context with the history before the trailing turn.
+- ``use_prefix`` / ``create_prefix``: serve the leading system messages from a shared
+  (``common_prefix``) context, reusing it or creating it.
+- ``plain``: plain ``/chat/completions``; nothing is created.
+
+The principle: a context is created only when the evidence says it will be reused often
+enough to pay for its creation (billed at the full input price) and its storage; what does
+not repeat never gets a context. Evidence lives in the store next to the contexts (so it
+works across processes and hosts with SQLite or Redis) as :class:`~ark_context.stores.Entry`
+records holding digests, timestamps and counters only:
+
+==========================================  ================================================
+key                                         value (``Entry``)
+==========================================  ================================================
+``evidence_key("group", group_digest)``     ``counters = (calls, continued, deep, rewritten,
+                                            sessions)``, ``tokens`` = prefix size,
+                                            ``last_used`` = last call seen
+``evidence_key("answered", transcript)``    ``counters = (depth,)``, ``tokens`` = size of the
+                                            transcript incl. the reply; one per answered call
+==========================================  ================================================
+
+``group_digest`` is the digest of the leading system messages (or of the namespace when
+there are none); ``transcript`` is the digest chain value of the call's messages plus its
+reply, the same value a session entry is recorded under. A later call whose history
+extends an answered transcript *continues* a conversation, whatever route the earlier
+call took (plain, shared prefix or session).
+
+>>> from ark_context.adaptive import CallFacts, GroupStats, decide
+>>> from ark_context.costs import CostModel
+>>> facts = CallFacts(prefix_tokens=300, history_tokens=300)
+>>> decide(facts, GroupStats(), CostModel()).reason  # first sight of this system prompt
+'one_off'
+>>> decide(facts, GroupStats(calls=3), CostModel()).plan  # it repeats
+'create_prefix'
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, replace
+from typing import Literal
+
+from .costs import CostModel
+from .stores import Entry
+
+__all__ = [
+    "EVIDENCE_KINDS",
+    "CallFacts",
+    "Decision",
+    "GroupStats",
+    "Plan",
+    "Reason",
+    "answered_record",
+    "decide",
+    "evidence_key",
+    "record_call",
+]
+
+Plan = Literal["reuse_session", "create_session", "use_prefix", "create_prefix", "plain"]
+#: continues: the history extends a transcript seen answered (a session pays);
+#: prefix_repeats: the leading system messages were seen before (a shared prefix pays);
+#: one_off: first sight of this prefix; no_repeat: seen, but not often enough to pay;
+#: window_slides: earlier turns that extend nothing seen (trimmed or re-serialised
+#: history, edits before the first answer): never a session context;
+#: no_prefix: nothing repeats that could be cached (no leading system messages).
+Reason = Literal["continues", "prefix_repeats", "one_off", "no_repeat", "window_slides", "no_prefix"]
+EVIDENCE_KINDS = ("group", "answered")
+_EVIDENCE_TAG = b"ark-context evidence v1\x00"
+_DECAY_AT = 256  # halve every counter of a group once it has seen this many calls
+_P_MAX = 0.95  # never assume a conversation continues forever
+
+
+def evidence_key(kind: str, digest: bytes) -> bytes:
+    """The store key of an evidence record: 16 bytes, disjoint from context keys.
+
+    ``digest`` is a chain digest (it already covers the namespace, so tenants and
+    settings never share evidence).
+
+    >>> len(evidence_key("group", b"\\x00" * 16))
+    16
+    """
+    if kind not in EVIDENCE_KINDS:
+        raise ValueError(f"evidence kind must be one of {EVIDENCE_KINDS}; got {kind!r}.")
+    h = hashlib.blake2b(_EVIDENCE_TAG + kind.encode() + b"\x00" + digest, digest_size=16)
+    return h.digest()
+
+
+@dataclass(frozen=True, slots=True)
+class GroupStats:
+    """What the store remembers about one group of calls (one leading system prefix).
+
+    ``calls``: answered calls seen; ``continued``: calls whose history extended an answered
+    transcript; ``deep``: continued calls that extended a transcript which was itself a
+    continuation; ``rewritten``: calls with earlier turns that extended nothing seen;
+    ``sessions``: session contexts created for the group; ``prefix_tokens``: the prefix's
+    size as last measured (0: unknown).
+
+    >>> GroupStats.from_entry(None).calls
+    0
+    """
+
+    calls: int = 0
+    continued: int = 0
+    deep: int = 0
+    rewritten: int = 0
+    sessions: int = 0
+    prefix_tokens: int = 0
+    last_seen: float = 0.0
+
+    @classmethod
+    def from_entry(cls, entry: Entry | None) -> GroupStats:
+        if entry is None or entry.state == "evicted":
+            return cls()
+        c = (*entry.counters, 0, 0, 0, 0, 0)[:5]
+        return cls(*c, prefix_tokens=entry.tokens, last_seen=entry.last_used)
+
+    def to_entry(self, ttl: int) -> Entry:
+        return Entry(
+            "",
+            last_used=self.last_seen,
+            ttl=ttl,
+            tokens=self.prefix_tokens,
+            counters=(self.calls, self.continued, self.deep, self.rewritten, self.sessions),
+        )
+
+    @property
+    def p_continue_again(self) -> float:
+        """Estimated chance that a continued conversation continues once more (Laplace)."""
+        return min((self.deep + 1) / (self.continued + 2), _P_MAX)
+
+
+@dataclass(frozen=True, slots=True)
+class CallFacts:
+    """What the router knows about one call before choosing a plan.
+
+    ``prefix_tokens``: size of the leading system messages (0: none). ``history_tokens``:
+    size of everything before the trailing turn (a session context's seed).
+    ``session_hit_tokens``: tokens a live session context holds that the history extends
+    (0: none). ``shared_live``: a live shared context for the prefix exists. ``continues``:
+    the history extends a transcript seen answered, at chain ``depth`` (0: the extended
+    call was itself a first call). ``has_history``: the history holds earlier replies.
+    """
+
+    prefix_tokens: int = 0
+    history_tokens: int = 0
+    session_hit_tokens: int = 0
+    shared_live: bool = False
+    continues: bool = False
+    depth: int = 0
+    has_history: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """A plan and why. ``expected_reuses`` is the estimate the plan was judged by."""
+
+    plan: Plan
+    reason: Reason
+    expected_reuses: float = 0.0
+
+
+def decide(facts: CallFacts, stats: GroupStats, model: CostModel) -> Decision:
+    """Choose the cheapest plan the evidence supports (see the module docstring).
+
+    >>> from ark_context.costs import CostModel
+    >>> chat = CallFacts(prefix_tokens=200, history_tokens=600, continues=True, has_history=True)
+    >>> decide(chat, GroupStats(calls=1), CostModel()).plan
+    'create_session'
+    >>> slide = CallFacts(prefix_tokens=200, history_tokens=900, has_history=True,
+    ...                   shared_live=True)
+    >>> decide(slide, GroupStats(calls=5, rewritten=4), CostModel()).reason
+    'prefix_repeats'
+    """
+    if facts.session_hit_tokens > 0:
+        return Decision("reuse_session", "continues", 1.0)
+    served = facts.prefix_tokens if facts.shared_live else 0
+    if facts.continues:
+        p = stats.p_continue_again
+        expected = p / (1.0 - p)
+        if model.creation_pays(facts.history_tokens, expected, served_otherwise=served):
+            return Decision("create_session", "continues", expected)
+    prefix = _prefix_plan(facts, stats, model)
+    if prefix.plan == "plain" and facts.continues:
+        return replace(prefix, reason="no_repeat")
+    if prefix.plan == "plain" and facts.has_history and prefix.reason != "no_prefix":
+        return replace(prefix, reason="window_slides")
+    return prefix
+
+
+def _prefix_plan(facts: CallFacts, stats: GroupStats, model: CostModel) -> Decision:
+    if facts.prefix_tokens <= 0:
+        return Decision("plain", "no_prefix")
+    if facts.shared_live:
+        return Decision("use_prefix", "prefix_repeats", 1.0)
+    if stats.calls <= 0:
+        return Decision("plain", "one_off")
+    # Seen ``calls`` times in the evidence window: expect about as many more.
+    expected = float(stats.calls)
+    if model.creation_pays(facts.prefix_tokens, expected):
+        return Decision("create_prefix", "prefix_repeats", expected)
+    return Decision("plain", "no_repeat", expected)
+
+
+def record_call(
+    stats: GroupStats,
+    facts: CallFacts,
+    decision: Decision,
+    *,
+    now: float,
+    prefix_tokens: int | None = None,
+) -> GroupStats:
+    """The group's stats after a call answered (write them back with
+    :meth:`GroupStats.to_entry` under ``evidence_key("group", ...)``).
+
+    ``prefix_tokens``: the prefix size as measured by this call's usage, when known.
+    Counters halve once ``calls`` reaches 256, so old behaviour fades.
+
+    >>> s = record_call(GroupStats(), CallFacts(prefix_tokens=10), Decision("plain", "one_off"),
+    ...                 now=5.0)
+    >>> (s.calls, s.last_seen)
+    (1, 5.0)
+    """
+    s = GroupStats(
+        calls=stats.calls + 1,
+        continued=stats.continued + int(facts.continues),
+        deep=stats.deep + int(facts.continues and facts.depth > 0),
+        rewritten=stats.rewritten + int(facts.has_history and not facts.continues),
+        sessions=stats.sessions + int(decision.plan == "create_session"),
+        prefix_tokens=prefix_tokens if prefix_tokens else (stats.prefix_tokens or facts.prefix_tokens),
+        last_seen=now,
+    )
+    if s.calls >= _DECAY_AT:
+        s = replace(
+            s,
+            calls=s.calls // 2,
+            continued=s.continued // 2,
+            deep=s.deep // 2,
+            rewritten=s.rewritten // 2,
+            sessions=s.sessions // 2,
+        )
+    return s
+
+
+def answered_record(facts: CallFacts, *, tokens: int, now: float, ttl: int) -> Entry:
+    """The marker written under ``evidence_key("answered", transcript incl. reply)`` after
+    a call: its chain depth (0 for a first call) and the transcript's size.
+
+    >>> answered_record(CallFacts(continues=True, depth=0), tokens=90, now=1.0, ttl=60).counters
+    (1,)
+    """
+    depth = facts.depth + 1 if facts.continues else 0
+    return Entry("", last_used=now, ttl=ttl, tokens=max(tokens, 0), counters=(depth,))
