@@ -71,7 +71,9 @@ Plan = Literal["reuse_session", "create_session", "use_prefix", "create_prefix",
 #: window_slides: earlier turns that extend nothing seen (trimmed or re-serialised
 #: history, edits before the first answer): never a session context;
 #: no_prefix: nothing repeats that could be cached (no leading system messages).
-Reason = Literal["continues", "prefix_repeats", "one_off", "no_repeat", "window_slides", "no_prefix"]
+Reason = Literal[
+    "continues", "prefix_repeats", "one_off", "no_repeat", "window_slides", "no_prefix"
+]
 EVIDENCE_KINDS = ("group", "answered")
 _EVIDENCE_TAG = b"ark-context evidence v1\x00"
 _DECAY_AT = 256  # halve every counter of a group once it has seen this many calls
@@ -119,8 +121,8 @@ class GroupStats:
     def from_entry(cls, entry: Entry | None) -> GroupStats:
         if entry is None or entry.state == "evicted":
             return cls()
-        c = (*entry.counters, 0, 0, 0, 0, 0)[:5]
-        return cls(*c, prefix_tokens=entry.tokens, last_seen=entry.last_used)
+        calls, continued, deep, rewritten, sessions = (*entry.counters, 0, 0, 0, 0, 0)[:5]
+        return cls(calls, continued, deep, rewritten, sessions, entry.tokens, entry.last_used)
 
     def to_entry(self, ttl: int) -> Entry:
         return Entry(
@@ -234,7 +236,9 @@ def record_call(
         deep=stats.deep + int(facts.continues and facts.depth > 0),
         rewritten=stats.rewritten + int(facts.has_history and not facts.continues),
         sessions=stats.sessions + int(decision.plan == "create_session"),
-        prefix_tokens=prefix_tokens if prefix_tokens else (stats.prefix_tokens or facts.prefix_tokens),
+        prefix_tokens=prefix_tokens
+        if prefix_tokens
+        else (stats.prefix_tokens or facts.prefix_tokens),
         last_seen=now,
     )
     if s.calls >= _DECAY_AT:

@@ -105,7 +105,9 @@ class StoreContract:
         s.apply(puts=[(k, e, self.far(harness)) for k, e in entries.items()])
         assert s.get_many(list(entries)) == list(entries.values())
         assert s.claim(key(5)) == entries[key(5)]
-        assert s.get_many([key(5)])[0] == Entry("", "claimed", 5.5, 3600, None, 300, entries[key(5)].counters)
+        assert s.get_many([key(5)])[0] == Entry(
+            "", "claimed", 5.5, 3600, None, 300, entries[key(5)].counters
+        )
 
     def test_later_put_wins_and_deletes_apply_before_puts(self, harness: Harness) -> None:
         s, far = harness.store, self.far(harness)

@@ -71,9 +71,7 @@ def _unpack(raw: bytes, state: EntryState | None = None) -> Entry:
     if ncount:
         counters = struct.unpack_from(f"<{ncount}I", raw, end)
         end += 4 * ncount
-    return Entry(
-        raw[end:].decode(), state or _STATES[code], last_used, ttl, prev, tokens, counters
-    )
+    return Entry(raw[end:].decode(), state or _STATES[code], last_used, ttl, prev, tokens, counters)
 
 
 def _expire_at(raw: bytes) -> float:

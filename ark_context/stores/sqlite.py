@@ -307,11 +307,11 @@ def _migrate(conn: sqlite3.Connection) -> None:
     v1 = _columns(conn, _V1_TABLE)
     if have and "counters" in have and not v1:
         return  # current: the common case takes no write lock
-    if have and not _COLUMNS <= have:
+    if have and not have >= _COLUMNS:
         raise sqlite3.DatabaseError(
             f"table {_TABLE} has columns {sorted(have)}, not those of any ark-context release"
         )
-    if v1 and not _V1_COLUMNS <= v1:
+    if v1 and not v1 >= _V1_COLUMNS:
         raise sqlite3.DatabaseError(
             f"table {_V1_TABLE} has columns {sorted(v1)}, not those of any ark-context release"
         )
