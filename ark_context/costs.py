@@ -162,6 +162,60 @@ class BilledUsage:
             out["cost_cny"] = self.cost_cny(prices)
         return out
 
+    def as_ark_usage(self) -> dict[str, Any]:
+        """The bill in Ark's usage shape: ``prompt_tokens`` counts creation too, and
+        ``prompt_tokens_details`` has ``cached_tokens`` and ``cache_creation_tokens``
+        (what LlamaIndex's ``TokenCountingHandler`` reads from ``raw["usage"]``)."""
+        return {
+            "prompt_tokens": self.input_tokens,
+            "completion_tokens": self.output,
+            "total_tokens": self.total_tokens,
+            "prompt_tokens_details": {
+                "cached_tokens": self.cached_input,
+                "cache_creation_tokens": self.creation,
+            },
+        }
+
+    def as_usage_metadata(self) -> dict[str, Any]:
+        """The bill in LangChain's ``UsageMetadata`` shape (a plain dict): ``input_tokens``
+        counts cached and creation tokens; ``input_token_details`` splits them out."""
+        return {
+            "input_tokens": self.input_tokens,
+            "output_tokens": self.output,
+            "total_tokens": self.total_tokens,
+            "input_token_details": {
+                "cache_read": self.cached_input,
+                "cache_creation": self.creation,
+            },
+        }
+
+    @classmethod
+    def from_mapping(cls, usage: Any) -> BilledUsage:
+        """Read a bill back from LangChain's ``usage_metadata`` (``input_tokens``, ...) or
+        from :meth:`as_ark_usage`'s shape, e.g. the totals of
+        ``get_usage_metadata_callback()``, to price them:
+
+        >>> totals = {"input_tokens": 1300, "output_tokens": 100, "total_tokens": 1400,
+        ...           "input_token_details": {"cache_read": 800, "cache_creation": 300}}
+        >>> BilledUsage.from_mapping(totals).full_price_input
+        200
+        """
+        if _field(usage, "input_tokens") is not None:
+            total = _count(_field(usage, "input_tokens"))
+            details = _field(usage, "input_token_details")
+            cached = _count(_field(details, "cache_read"))
+            creation = _count(_field(details, "cache_creation"))
+            output = _count(_field(usage, "output_tokens"))
+        else:
+            total = _count(_field(usage, "prompt_tokens"))
+            details = _field(usage, "prompt_tokens_details")
+            cached = _count(_field(details, "cached_tokens"))
+            creation = _count(_field(details, "cache_creation_tokens"))
+            output = _count(_field(usage, "completion_tokens"))
+        creation = min(creation, total)
+        cached = min(cached, total - creation)
+        return cls(total - cached - creation, cached, creation, output)
+
     def __add__(self, other: BilledUsage) -> BilledUsage:
         if not isinstance(other, BilledUsage):
             return NotImplemented
