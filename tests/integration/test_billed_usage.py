@@ -81,11 +81,8 @@ async def test_llama_index_token_counting_adds_up_to_the_bill(emu: Any) -> None:
         for turn in range(10):
             history.append(ChatMessage(role="user", content=f"Question {turn}: and step {turn}?"))
             if turn % 2:  # streams and plain calls alike
-                last = None
-                async for last in await llm.astream_chat(history):
-                    pass
-                assert last is not None
-                reply = last.message.content
+                chunks = [c async for c in await llm.astream_chat(history)]
+                reply = chunks[-1].message.content
             else:
                 reply = (await llm.achat(history)).message.content
             history.append(ChatMessage(role="assistant", content=reply))
