@@ -25,6 +25,10 @@ key                                         value (``Entry``)
                                             ``last_used`` = last call seen
 ``evidence_key("answered", transcript)``    ``counters = (depth,)``, ``tokens`` = size of the
                                             transcript incl. the reply; one per answered call
+``evidence_key("namespace", namespace)``    ``counters = (calls, repeats, histories,
+                                            continued)``: calls seen in the namespace, those
+                                            whose prefix was seen before, those with earlier
+                                            replies, and those that continued a transcript
 ==========================================  ================================================
 
 ``group_digest`` is the digest of the leading system messages (or of the namespace when
@@ -56,6 +60,7 @@ __all__ = [
     "CallFacts",
     "Decision",
     "GroupStats",
+    "NamespaceStats",
     "Plan",
     "Reason",
     "answered_record",
@@ -66,15 +71,22 @@ __all__ = [
 
 Plan = Literal["reuse_session", "create_session", "use_prefix", "create_prefix", "plain"]
 #: continues: the history extends a transcript seen answered (a session pays);
+#: group_continues: a first call whose prefix's conversations were seen to go on;
 #: prefix_repeats: the leading system messages were seen before (a shared prefix pays);
 #: one_off: first sight of this prefix; no_repeat: seen, but not often enough to pay;
 #: window_slides: earlier turns that extend nothing seen (trimmed or re-serialised
 #: history, edits before the first answer): never a session context;
 #: no_prefix: nothing repeats that could be cached (no leading system messages).
 Reason = Literal[
-    "continues", "prefix_repeats", "one_off", "no_repeat", "window_slides", "no_prefix"
+    "continues",
+    "group_continues",
+    "prefix_repeats",
+    "one_off",
+    "no_repeat",
+    "window_slides",
+    "no_prefix",
 ]
-EVIDENCE_KINDS = ("group", "answered")
+EVIDENCE_KINDS = ("group", "answered", "namespace")
 _EVIDENCE_TAG = b"ark-context evidence v1\x00"
 _DECAY_AT = 256  # halve every counter of a group once it has seen this many calls
 _P_MAX = 0.95  # never assume a conversation continues forever
@@ -133,10 +145,73 @@ class GroupStats:
             counters=(self.calls, self.continued, self.deep, self.rewritten, self.sessions),
         )
 
+    def p_continue_again(self, prior: float = 0.5) -> float:
+        """Estimated chance that a continued conversation continues once more: the group's
+        own record, with ``prior`` (e.g. the namespace's continue rate) as two pseudo-calls."""
+        return min((self.deep + 2 * prior) / (self.continued + 2), _P_MAX)
+
     @property
-    def p_continue_again(self) -> float:
-        """Estimated chance that a continued conversation continues once more (Laplace)."""
-        return min((self.deep + 1) / (self.continued + 2), _P_MAX)
+    def p_first_continues(self) -> float:
+        """Share of this group's first calls (no history) that were continued, counting
+        the call at hand as one more first call (no prior: it takes evidence)."""
+        firsts = max(self.calls - self.continued - self.rewritten, 0)
+        from_first = max(self.continued - self.deep, 0)
+        return min(from_first / (firsts + 1), _P_MAX)
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceStats:
+    """What one namespace (model, key, settings) has seen, across all prefixes: ``calls``
+    with leading system messages; ``repeats``, those whose prefix had been seen before; ``histories``, calls with earlier
+    replies; ``continued``, those whose history extended a transcript seen answered.
+
+    It is the prior for a prefix or conversation with little evidence of its own. Where
+    prompts rarely repeat (retrieved text inside the system message), a prefix seen once
+    before is a weak sign; where histories are rewritten (retrieval in the system message
+    of a chat, trimmed windows), one continuation is a weak sign too.
+
+    >>> NamespaceStats(calls=9, repeats=8).repeat_rate
+    0.9
+    """
+
+    calls: int = 0
+    repeats: int = 0
+    histories: int = 0
+    continued: int = 0
+
+    @classmethod
+    def from_entry(cls, entry: Entry | None) -> NamespaceStats:
+        if entry is None or entry.state == "evicted":
+            return cls()
+        calls, repeats, histories, continued = (*entry.counters, 0, 0, 0, 0)[:4]
+        return cls(calls, repeats, histories, continued)
+
+    def to_entry(self, ttl: int, now: float) -> Entry:
+        counters = (self.calls, self.repeats, self.histories, self.continued)
+        return Entry("", last_used=now, ttl=ttl, counters=counters)
+
+    @property
+    def repeat_rate(self) -> float:
+        """Share of calls whose prefix had been seen before (Laplace-smoothed)."""
+        return (self.repeats + 1) / (self.calls + 1)
+
+    @property
+    def continue_rate(self) -> float:
+        """Share of calls with history that continued a seen transcript (Laplace)."""
+        return (self.continued + 1) / (self.histories + 2)
+
+    def record(self, stats: GroupStats, facts: CallFacts) -> NamespaceStats:
+        """After a call whose group had ``stats`` before it; halves at 256 calls."""
+        prefixed = facts.prefix_tokens > 0
+        n = NamespaceStats(
+            self.calls + int(prefixed),
+            self.repeats + int(prefixed and stats.calls > 0),
+            self.histories + int(facts.has_history),
+            self.continued + int(facts.continues),
+        )
+        if max(n.calls, n.histories) >= _DECAY_AT:
+            n = NamespaceStats(n.calls // 2, n.repeats // 2, n.histories // 2, n.continued // 2)
+        return n
 
 
 @dataclass(frozen=True, slots=True)
@@ -169,7 +244,12 @@ class Decision:
     expected_reuses: float = 0.0
 
 
-def decide(facts: CallFacts, stats: GroupStats, model: CostModel) -> Decision:
+def decide(
+    facts: CallFacts,
+    stats: GroupStats,
+    model: CostModel,
+    namespace: NamespaceStats | None = None,
+) -> Decision:
     """Choose the cheapest plan the evidence supports (see the module docstring).
 
     >>> from ark_context.costs import CostModel
@@ -184,12 +264,20 @@ def decide(facts: CallFacts, stats: GroupStats, model: CostModel) -> Decision:
     if facts.session_hit_tokens > 0:
         return Decision("reuse_session", "continues", 1.0)
     served = facts.prefix_tokens if facts.shared_live else 0
+    prior = namespace.continue_rate if namespace is not None else 0.5
+    again = stats.p_continue_again(prior)
     if facts.continues:
-        p = stats.p_continue_again
-        expected = p / (1.0 - p)
+        expected = again / (1.0 - again)
         if model.creation_pays(facts.history_tokens, expected, served_otherwise=served):
             return Decision("create_session", "continues", expected)
-    prefix = _prefix_plan(facts, stats, model)
+    elif not facts.has_history and not facts.shared_live:
+        # A first call, in a group whose first calls were mostly continued: seed a session
+        # with the prefix now, as this conversation will likely go on too.
+        first = stats.p_first_continues
+        expected = first / (1.0 - again)
+        if first >= 0.5 and model.creation_pays(facts.history_tokens, expected):
+            return Decision("create_session", "group_continues", expected)
+    prefix = _prefix_plan(facts, stats, model, namespace)
     if prefix.plan == "plain" and facts.continues:
         return replace(prefix, reason="no_repeat")
     if prefix.plan == "plain" and facts.has_history and prefix.reason != "no_prefix":
@@ -197,15 +285,19 @@ def decide(facts: CallFacts, stats: GroupStats, model: CostModel) -> Decision:
     return prefix
 
 
-def _prefix_plan(facts: CallFacts, stats: GroupStats, model: CostModel) -> Decision:
+def _prefix_plan(
+    facts: CallFacts, stats: GroupStats, model: CostModel, namespace: NamespaceStats | None
+) -> Decision:
     if facts.prefix_tokens <= 0:
         return Decision("plain", "no_prefix")
     if facts.shared_live:
         return Decision("use_prefix", "prefix_repeats", 1.0)
     if stats.calls <= 0:
         return Decision("plain", "one_off")
-    # Seen ``calls`` times in the evidence window: expect about as many more.
-    expected = float(stats.calls)
+    # Seen ``calls`` times in the evidence window: expect about as many more, discounted by
+    # how often prefixes repeat in this namespace at all.
+    rate = namespace.repeat_rate if namespace is not None else 1.0
+    expected = stats.calls * rate
     if model.creation_pays(facts.prefix_tokens, expected):
         return Decision("create_prefix", "prefix_repeats", expected)
     return Decision("plain", "no_repeat", expected)

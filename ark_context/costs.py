@@ -43,7 +43,7 @@ def _price(name: str, value: Any, *, upper: float | None = None) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
         raise ArkConfigError(f"{name} must be a finite number >= 0; got {value!r}.")
     if value < 0 or (upper is not None and value > upper):
-        bound = f" and <= {upper}" if upper is not None else ""
+        bound = f" and <= {upper:g}" if upper is not None else ""
         raise ArkConfigError(f"{name} must be >= 0{bound}; got {value!r}.")
     return float(value)
 

@@ -50,6 +50,9 @@ SECTION = "Patterns: input cost of real framework usage vs plain calls"
 MODEL = "ep-bench-patterns"
 KEY = "bench-patterns-key"
 CACHED_RATIO = 0.2
+#: The ttl the simulated ``auto`` prices storage with: the API's minimum, one hour (a
+#: context in use stays alive, since every use restarts its clock).
+AUTO_TTL = 3600
 
 # -- text: prompts, documents, replies -------------------------------------------------------
 
@@ -565,6 +568,79 @@ def hindsight(calls: Sequence[Call], cached_ratio: float = CACHED_RATIO) -> Plan
     return total
 
 
+def simulate_auto(calls: Sequence[Call], model: Any = None) -> Plan:
+    """Replay ``calls`` (in order) through the ``auto`` decision rules of
+    :mod:`ark_context.adaptive` with their evidence records, as a router using them would
+    (an offline model: exact token counts, no concurrency, contexts never expire).
+    Returns the input cost (storage ignored, like the other figures) and contexts made."""
+    from ark_context.adaptive import CallFacts, GroupStats, NamespaceStats, decide, record_call
+    from ark_context.costs import CostModel, Prices
+
+    model = model or CostModel(Prices(cached_ratio=CACHED_RATIO), ttl=AUTO_TTL)
+    space = NamespaceStats()
+    r = model.prices.cached_ratio
+    groups: dict[str, GroupStats] = {}
+    answered: dict[str, int] = {}  # transcript incl. reply -> chain depth
+    sessions: dict[str, int] = {}  # live session contexts: transcript -> tokens held
+    shared: set[str] = set()
+    cost, made = 0.0, 0
+    for n, c in enumerate(calls):
+        msgs = c.messages
+        k = 0
+        while k < len(msgs) and msgs[k]["role"] == "system":
+            k += 1
+        group = _key(msgs[:k])
+        s_tokens = _tokens(msgs[:k])
+        last_ai = max((j for j, m in enumerate(msgs) if m["role"] == "assistant"), default=-1)
+        seed = _tokens(msgs[: last_ai + 1 if last_ai >= 0 else k])
+        hit_key, hit_tokens, depth, continues = None, 0, 0, False
+        for cut in range(len(msgs) - 1, 0, -1):
+            if msgs[cut - 1]["role"] != "assistant":
+                continue
+            key = _key(msgs[:cut])
+            if hit_key is None and key in sessions:
+                hit_key, hit_tokens = key, sessions[key]
+            if not continues and key in answered:
+                continues, depth = True, answered[key]
+            if hit_key is not None and continues:
+                break
+        facts = CallFacts(
+            prefix_tokens=s_tokens,
+            history_tokens=seed,
+            session_hit_tokens=hit_tokens,
+            shared_live=group in shared and s_tokens > 0,
+            continues=continues,
+            depth=depth,
+            has_history=last_ai >= 0,
+        )
+        stats = groups.get(group, GroupStats())
+        d = decide(facts, stats, model, space)
+        p = c.prompt
+        after = _key([*msgs, {"role": "assistant", "content": c.reply}])
+        held = p + _tokens([{"role": "assistant", "content": c.reply}])
+        if d.plan == "reuse_session":
+            assert hit_key is not None
+            del sessions[hit_key]
+            cost += p - (1 - r) * hit_tokens
+            sessions[after] = held
+        elif d.plan == "create_session":
+            cost += p + r * seed
+            made += 1
+            sessions[after] = held
+        elif d.plan == "use_prefix":
+            cost += p - (1 - r) * s_tokens
+        elif d.plan == "create_prefix":
+            cost += s_tokens + p - (1 - r) * s_tokens
+            made += 1
+            shared.add(group)
+        else:
+            cost += p
+        groups[group] = record_call(stats, facts, d, now=float(n), prefix_tokens=s_tokens)
+        space = space.record(stats, facts)
+        answered[after] = depth + 1 if continues else 0
+    return Plan(cost, made)
+
+
 # -- the patterns ---------------------------------------------------------------------------
 
 
@@ -917,6 +993,7 @@ class Result:
     calls: int
     runs: dict[str, Run]
     oracle: Plan
+    simulated: Plan
 
     def ratio(self, mode: str) -> float:
         run = self.runs[mode]
@@ -926,6 +1003,11 @@ class Result:
     def oracle_ratio(self) -> float:
         plain = next(iter(self.runs.values())).plain_units
         return self.oracle.cost / plain if plain else math.nan
+
+    @property
+    def simulated_ratio(self) -> float:
+        plain = next(iter(self.runs.values())).plain_units
+        return self.simulated.cost / plain if plain else math.nan
 
 
 def play_all(smoke: bool, only: Iterable[str] | None = None) -> tuple[list[str], list[Result]]:
@@ -941,7 +1023,11 @@ def play_all(smoke: bool, only: Iterable[str] | None = None) -> tuple[list[str],
                 continue
             runs = {m: measure(emu, fn, m, smoke) for m in ms}
             first = runs[ms[0]]
-            results.append(Result(name, len(first.calls), runs, hindsight(first.calls)))
+            results.append(
+                Result(
+                    name, len(first.calls), runs, hindsight(first.calls), simulate_auto(first.calls)
+                )
+            )
     return ms, results
 
 
@@ -951,16 +1037,16 @@ def table(ms: Sequence[str], results: Sequence[Result]) -> str:
         + " / ".join(ms)
         + ") | needed (hindsight) | cost vs plain ("
         + " / ".join(ms)
-        + ") | hindsight | exact |"
+        + ") | hindsight | auto rules, simulated (contexts) | exact |"
     )
-    lines = [head, "|---|---|---|---|---|---|---|"]
+    lines = [head, "|---|---|---|---|---|---|---|---|"]
     for r in results:
         made = " / ".join(str(len(r.runs[m].created)) for m in ms)
         cost = " / ".join(f"{r.ratio(m):.2f}" for m in ms)
         exact = "yes" if all(run.exact for run in r.runs.values()) else "**NO**"
         lines.append(
             f"| {r.name.replace('|', '&#124;')} | {r.calls} | {made} | {r.oracle.contexts} | {cost} | "
-            f"{r.oracle_ratio:.2f} | {exact} |"
+            f"{r.oracle_ratio:.2f} | {r.simulated_ratio:.2f} ({r.simulated.contexts}) | {exact} |"
         )
     return "\n".join(lines)
 
@@ -978,6 +1064,20 @@ def run(smoke: bool) -> list[dict[str, Any]]:
                 r.oracle_ratio,
                 "x plain",
                 note=f"{r.calls} calls; {r.oracle.contexts} contexts",
+            )
+        )
+        rows.append(
+            row(
+                SECTION,
+                f"{r.name}: auto rules, simulated",
+                r.simulated_ratio,
+                "x plain",
+                target="<= 1.0",
+                note=(
+                    f"ark_context.adaptive's decisions replayed offline on the recorded calls; "
+                    f"contexts {r.simulated.contexts}; minus hindsight "
+                    f"{r.simulated_ratio - r.oracle_ratio:+.2f}"
+                ),
             )
         )
         for m in ms:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import replace
 
 import pytest
 
@@ -12,6 +13,7 @@ from ark_context.adaptive import (
     CallFacts,
     Decision,
     GroupStats,
+    NamespaceStats,
     answered_record,
     decide,
     evidence_key,
@@ -191,3 +193,50 @@ def test_evidence_records_update_and_fit_every_store() -> None:
     assert not got_marker.context_id  # evidence holds no context and no text
     with pytest.raises(ValueError, match="evidence kind"):
         evidence_key("prefix", b"g" * 16)
+
+
+def test_a_namespace_whose_prompts_rarely_repeat_waits_for_more_than_one_sighting() -> None:
+    facts = CallFacts(prefix_tokens=350)
+    template = NamespaceStats(calls=9, repeats=8)  # a fixed template: repeats are the rule
+    rag = NamespaceStats(calls=9, repeats=1)  # retrieved text: prompts are mostly new
+    assert decide(facts, GroupStats(calls=1), NO_STORAGE, template).plan == "create_prefix"
+    no = decide(facts, GroupStats(calls=1), NO_STORAGE, rag)
+    assert no == Decision("plain", "no_repeat", 0.2)
+    assert decide(facts, GroupStats(calls=3), NO_STORAGE, rag).plan == "create_prefix"
+
+
+def test_a_namespace_whose_histories_are_rewritten_does_not_trust_one_continuation() -> None:
+    chat = CallFacts(prefix_tokens=300, history_tokens=1200, continues=True, has_history=True)
+    rewritten = NamespaceStats(calls=10, histories=10, continued=0)
+    d = decide(chat, GroupStats(calls=1), NO_STORAGE, rewritten)
+    assert d.plan == "plain" and d.reason == "no_repeat"
+    chats = NamespaceStats(calls=10, histories=10, continued=9)
+    assert decide(chat, GroupStats(calls=1), NO_STORAGE, chats).plan == "create_session"
+
+
+def test_a_first_call_gets_a_session_when_its_groups_first_calls_were_continued() -> None:
+    first = CallFacts(prefix_tokens=300, history_tokens=300)
+    # one earlier conversation of 8 calls: its first call was continued, then 6 more times
+    chatty = GroupStats(calls=8, continued=7, deep=6)
+    d = decide(
+        first, chatty, NO_STORAGE, NamespaceStats(calls=8, repeats=7, histories=7, continued=7)
+    )
+    assert (d.plan, d.reason) == ("create_session", "group_continues")
+    # one-offs after it: 1 of 3 first calls continued -> no longer a majority
+    mixed = GroupStats(calls=10, continued=7, deep=6)
+    assert decide(first, mixed, NO_STORAGE).plan == "create_prefix"
+    assert decide(replace(first, shared_live=True), chatty, NO_STORAGE).plan == "use_prefix"
+
+
+def test_namespace_stats_count_prefixed_calls_and_fit_a_store() -> None:
+    ns = NamespaceStats()
+    ns = ns.record(GroupStats(), CallFacts(prefix_tokens=10))
+    ns = ns.record(
+        GroupStats(calls=1), CallFacts(prefix_tokens=10, has_history=True, continues=True)
+    )
+    ns = ns.record(GroupStats(calls=5), CallFacts(has_history=True))  # no prefix: no repeat
+    assert ns == NamespaceStats(calls=2, repeats=1, histories=2, continued=1)
+    assert NamespaceStats.from_entry(ns.to_entry(3600, 1.0)) == ns
+    assert NamespaceStats.from_entry(None) == NamespaceStats()
+    big = NamespaceStats(calls=255, repeats=200, histories=10, continued=5)
+    assert big.record(GroupStats(calls=1), CallFacts(prefix_tokens=1)).calls == 128
