@@ -49,16 +49,19 @@ call took (plain, shared prefix or session).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
 from .costs import CostModel
 from .stores import Entry
+from .stores._base import Put
 
 __all__ = [
     "EVIDENCE_KINDS",
     "CallFacts",
     "Decision",
+    "Evidence",
     "GroupStats",
     "NamespaceStats",
     "Plan",
@@ -354,3 +357,87 @@ def answered_record(facts: CallFacts, *, tokens: int, now: float, ttl: int) -> E
     """
     depth = facts.depth + 1 if facts.continues else 0
     return Entry("", last_used=now, ttl=ttl, tokens=max(tokens, 0), counters=(depth,))
+
+
+# -- store I/O for a routing policy -------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """What a policy reads from the store before a call, in one ``get_many``.
+
+    Build the keys with :meth:`keys`, read them, then :meth:`parse` the entries (same
+    order). ``answered`` digests are the chain values at the history's reply positions,
+    longest first (the keys a session lookup uses); the longest one with a marker says
+    the conversation continues, and at what depth.
+
+    >>> import time
+    >>> from ark_context.stores import InMemoryStore
+    >>> store, now = InMemoryStore(), time.time()
+    >>> ns, group, t1 = b"n" * 16, b"g" * 16, b"t" * 16
+    >>> ev = Evidence.parse(store.get_many(Evidence.keys(ns, group, [t1])))
+    >>> ev.continues, ev.group.calls
+    (False, 0)
+    >>> facts = CallFacts(prefix_tokens=200, history_tokens=200)
+    >>> puts = ev.writes(facts, Decision("plain", "one_off"), ns, group, b"u" * 16,
+    ...                  answered_tokens=300, now=now, window=3600)
+    >>> store.apply(puts=puts)
+    >>> Evidence.parse(store.get_many(Evidence.keys(ns, group, [b"u" * 16]))).continues
+    True
+    """
+
+    group: GroupStats
+    namespace: NamespaceStats
+    continues: bool = False
+    depth: int = 0
+
+    @staticmethod
+    def keys(namespace: bytes, group: bytes, answered: Sequence[bytes]) -> list[bytes]:
+        """Keys to read: the group record, the namespace record, then one marker per
+        ``answered`` digest (longest first)."""
+        return [
+            evidence_key("group", group),
+            evidence_key("namespace", namespace),
+            *(evidence_key("answered", d) for d in answered),
+        ]
+
+    @classmethod
+    def parse(cls, entries: Sequence[Entry | None]) -> Evidence:
+        if len(entries) < 2:
+            raise ValueError("Evidence.parse needs the entries of Evidence.keys(...), in order.")
+        marker = next((e for e in entries[2:] if e is not None and e.state == "live"), None)
+        return cls(
+            GroupStats.from_entry(entries[0]),
+            NamespaceStats.from_entry(entries[1]),
+            continues=marker is not None,
+            depth=marker.counters[0] if marker is not None and marker.counters else 0,
+        )
+
+    def writes(
+        self,
+        facts: CallFacts,
+        decision: Decision,
+        namespace: bytes,
+        group: bytes,
+        answered_after: bytes,
+        *,
+        answered_tokens: int,
+        now: float,
+        window: int,
+        prefix_tokens: int | None = None,
+    ) -> list[Put]:
+        """The puts after a call answered: the group and namespace records, and the marker
+        for the transcript incl. the reply (``answered_after``). Every record expires
+        ``window`` seconds after this call (e.g. the context ttl)."""
+        group_stats = record_call(self.group, facts, decision, now=now, prefix_tokens=prefix_tokens)
+        ns_stats = self.namespace.record(self.group, facts)
+        expire = now + window
+        return [
+            (evidence_key("group", group), group_stats.to_entry(window), expire),
+            (evidence_key("namespace", namespace), ns_stats.to_entry(window, now), expire),
+            (
+                evidence_key("answered", answered_after),
+                answered_record(facts, tokens=answered_tokens, now=now, ttl=window),
+                expire,
+            ),
+        ]

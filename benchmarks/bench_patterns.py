@@ -568,23 +568,32 @@ def hindsight(calls: Sequence[Call], cached_ratio: float = CACHED_RATIO) -> Plan
     return total
 
 
+def _digest(key: str) -> bytes:
+    return hashlib.blake2b(key.encode(), digest_size=16).digest()
+
+
 def simulate_auto(calls: Sequence[Call], model: Any = None) -> Plan:
     """Replay ``calls`` (in order) through the ``auto`` decision rules of
-    :mod:`ark_context.adaptive` with their evidence records, as a router using them would
-    (an offline model: exact token counts, no concurrency, contexts never expire).
+    :mod:`ark_context.adaptive`, reading and writing their evidence records in an
+    ``InMemoryStore`` as a routing policy would (:class:`~ark_context.adaptive.Evidence`).
+    An offline model: exact token counts, no concurrency, contexts never expire.
     Returns the input cost (storage ignored, like the other figures) and contexts made."""
-    from ark_context.adaptive import CallFacts, GroupStats, NamespaceStats, decide, record_call
+    import time
+
+    from ark_context.adaptive import CallFacts, Evidence, decide
     from ark_context.costs import CostModel, Prices
+    from ark_context.stores import InMemoryStore
 
     model = model or CostModel(Prices(cached_ratio=CACHED_RATIO), ttl=AUTO_TTL)
-    space = NamespaceStats()
     r = model.prices.cached_ratio
-    groups: dict[str, GroupStats] = {}
-    answered: dict[str, int] = {}  # transcript incl. reply -> chain depth
+    store = InMemoryStore()
+    namespace = _digest("namespace")
     sessions: dict[str, int] = {}  # live session contexts: transcript -> tokens held
     shared: set[str] = set()
     cost, made = 0.0, 0
+    start = time.time()
     for n, c in enumerate(calls):
+        now = start + n
         msgs = c.messages
         k = 0
         while k < len(msgs) and msgs[k]["role"] == "system":
@@ -593,28 +602,25 @@ def simulate_auto(calls: Sequence[Call], model: Any = None) -> Plan:
         s_tokens = _tokens(msgs[:k])
         last_ai = max((j for j, m in enumerate(msgs) if m["role"] == "assistant"), default=-1)
         seed = _tokens(msgs[: last_ai + 1 if last_ai >= 0 else k])
-        hit_key, hit_tokens, depth, continues = None, 0, 0, False
-        for cut in range(len(msgs) - 1, 0, -1):
-            if msgs[cut - 1]["role"] != "assistant":
-                continue
+        cuts = [cut for cut in range(len(msgs) - 1, 0, -1) if msgs[cut - 1]["role"] == "assistant"]
+        hit_key, hit_tokens = None, 0
+        for cut in cuts:
             key = _key(msgs[:cut])
-            if hit_key is None and key in sessions:
+            if key in sessions:
                 hit_key, hit_tokens = key, sessions[key]
-            if not continues and key in answered:
-                continues, depth = True, answered[key]
-            if hit_key is not None and continues:
                 break
+        answered = [_digest(_key(msgs[:cut])) for cut in cuts]
+        ev = Evidence.parse(store.get_many(Evidence.keys(namespace, _digest(group), answered)))
         facts = CallFacts(
             prefix_tokens=s_tokens,
             history_tokens=seed,
             session_hit_tokens=hit_tokens,
             shared_live=group in shared and s_tokens > 0,
-            continues=continues,
-            depth=depth,
+            continues=ev.continues,
+            depth=ev.depth,
             has_history=last_ai >= 0,
         )
-        stats = groups.get(group, GroupStats())
-        d = decide(facts, stats, model, space)
+        d = decide(facts, ev.group, model, ev.namespace)
         p = c.prompt
         after = _key([*msgs, {"role": "assistant", "content": c.reply}])
         held = p + _tokens([{"role": "assistant", "content": c.reply}])
@@ -635,9 +641,18 @@ def simulate_auto(calls: Sequence[Call], model: Any = None) -> Plan:
             shared.add(group)
         else:
             cost += p
-        groups[group] = record_call(stats, facts, d, now=float(n), prefix_tokens=s_tokens)
-        space = space.record(stats, facts)
-        answered[after] = depth + 1 if continues else 0
+        puts = ev.writes(
+            facts,
+            d,
+            namespace,
+            _digest(group),
+            _digest(after),
+            answered_tokens=held,
+            now=now,
+            window=AUTO_TTL,
+            prefix_tokens=s_tokens,
+        )
+        store.apply(puts=puts)
     return Plan(cost, made)
 
 

@@ -15,6 +15,7 @@ from benchmarks.bench_patterns import (
     hindsight,
     query,
     responder,
+    simulate_auto,
     system_prompt,
 )
 
@@ -159,3 +160,24 @@ def test_test_data_is_realistic_and_retrieval_depends_on_the_query() -> None:
     assert "Answer:" in responder([react_sys, msg("user", "Observation: x")], {})
     structured = responder([msg("user", 'Output JSON with schema {"properties": {}}')], {})
     assert set(json.loads(structured)) == {"title", "rating", "summary"}
+
+
+def test_the_simulated_auto_rules_never_cost_more_than_plain_on_these_shapes() -> None:
+    one_offs = [call([SYS, msg("user", f"one-off question {i}")], "a reply") for i in range(8)]
+    plan = simulate_auto(one_offs)
+    plain = sum(c.prompt for c in one_offs)
+    assert plan.contexts == 1 and plan.cost < 0.6 * plain  # one shared prefix, from call 2
+    single = simulate_auto(one_offs[:1])
+    assert (single.cost, single.contexts) == (one_offs[0].prompt, 0)  # first sight: plain
+    turns = [msg("user", f"message {i} text") for i in range(14)]
+    sliding = [call([SYS, *turns[i : i + 5]], "r") for i in range(10)]
+    slid = simulate_auto(sliding)
+    assert slid.contexts == 1 and slid.cost < sum(c.prompt for c in sliding)  # prefix only
+    history, chat = [SYS], []
+    for t in range(8):
+        history = [*history, msg("user", f"turn {t} please explain more")]
+        c = call(history, f"reply {t} with enough detail to matter")
+        chat.append(c)
+        history = [*history, msg("assistant", c.reply)]
+    s = simulate_auto(chat)
+    assert s.contexts == 1 and s.cost <= hindsight(chat).cost + 0.15 * sum(x.prompt for x in chat)
