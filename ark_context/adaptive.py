@@ -382,14 +382,18 @@ class Evidence:
     >>> puts = ev.writes(facts, Decision("plain", "one_off"), ns, group, b"u" * 16,
     ...                  answered_tokens=300, now=now, window=3600)
     >>> store.apply(puts=puts)
-    >>> Evidence.parse(store.get_many(Evidence.keys(ns, group, [b"u" * 16]))).continues
-    True
+    >>> later = Evidence.parse(store.get_many(Evidence.keys(ns, group, [b"u" * 16])))
+    >>> later.continues, later.answered_tokens, later.group.calls
+    (True, 300, 1)
     """
 
     group: GroupStats
     namespace: NamespaceStats
     continues: bool = False
     depth: int = 0
+    #: size of the answered transcript the history extends (from its usage; 0: unknown):
+    #: with the trailing turn's estimate, the seed of a session context, in tokens
+    answered_tokens: int = 0
 
     @staticmethod
     def keys(namespace: bytes, group: bytes, answered: Sequence[bytes]) -> list[bytes]:
@@ -411,6 +415,7 @@ class Evidence:
             NamespaceStats.from_entry(entries[1]),
             continues=marker is not None,
             depth=marker.counters[0] if marker is not None and marker.counters else 0,
+            answered_tokens=marker.tokens if marker is not None else 0,
         )
 
     def writes(

@@ -240,3 +240,30 @@ def test_namespace_stats_count_prefixed_calls_and_fit_a_store() -> None:
     assert NamespaceStats.from_entry(None) == NamespaceStats()
     big = NamespaceStats(calls=255, repeats=200, histories=10, continued=5)
     assert big.record(GroupStats(calls=1), CallFacts(prefix_tokens=1)).calls == 128
+
+
+def test_a_bill_reads_back_from_either_framework_shape() -> None:
+    bill = billed_usage(
+        {
+            "prompt_tokens": 500,
+            "completion_tokens": 60,
+            "prompt_tokens_details": {"cached_tokens": 300},
+        },
+        create_tokens=120,
+    )
+    assert BilledUsage.from_mapping(bill.as_usage_metadata()) == bill  # LangChain
+    assert BilledUsage.from_mapping(bill.as_ark_usage()) == bill  # LlamaIndex raw["usage"]
+    # Ark's own usage (no creation field) reads as full-price + cached only
+    plain = BilledUsage.from_mapping(
+        {
+            "prompt_tokens": 500,
+            "completion_tokens": 60,
+            "prompt_tokens_details": {"cached_tokens": 300},
+        }
+    )
+    assert (plain.full_price_input, plain.cached_input, plain.creation) == (200, 300, 0)
+    # inconsistent input never yields negative counts
+    odd = BilledUsage.from_mapping(
+        {"input_tokens": 10, "input_token_details": {"cache_read": 8, "cache_creation": 9}}
+    )
+    assert (odd.full_price_input, odd.cached_input, odd.creation) == (0, 1, 9)
