@@ -53,12 +53,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Literal
 
+from ._exceptions import ArkConfigError
 from .costs import CostModel
 from .stores import Entry
 from .stores._base import Put
 
 __all__ = [
     "EVIDENCE_KINDS",
+    "MODES",
     "CallFacts",
     "Decision",
     "Evidence",
@@ -67,6 +69,7 @@ __all__ = [
     "Plan",
     "Reason",
     "answered_record",
+    "check_mode",
     "decide",
     "evidence_key",
     "record_call",
@@ -93,6 +96,26 @@ EVIDENCE_KINDS = ("group", "answered", "namespace")
 _EVIDENCE_TAG = b"ark-context evidence v1\x00"
 _DECAY_AT = 256  # halve every counter of a group once it has seen this many calls
 _P_MAX = 0.95  # never assume a conversation continues forever
+
+
+MODES = ("auto", "session", "common_prefix")
+
+
+def check_mode(mode: object, setting: str = "mode") -> str:
+    """``mode`` if it is one of :data:`MODES`, else :class:`~ark_context.ArkConfigError`
+    naming ``setting``.
+
+    >>> check_mode("auto")
+    'auto'
+    >>> check_mode("sesion")
+    Traceback (most recent call last):
+    ...
+    ark_context._exceptions.ArkConfigError: mode must be one of 'auto', 'session', 'common_prefix'; got 'sesion'.
+    """
+    if not isinstance(mode, str) or mode not in MODES:
+        allowed = ", ".join(repr(m) for m in MODES)
+        raise ArkConfigError(f"{setting} must be one of {allowed}; got {mode!r}.")
+    return mode
 
 
 def evidence_key(kind: str, digest: bytes) -> bytes:

@@ -15,6 +15,7 @@ from ark_context.adaptive import (
     GroupStats,
     NamespaceStats,
     answered_record,
+    check_mode,
     decide,
     evidence_key,
     record_call,
@@ -267,3 +268,14 @@ def test_a_bill_reads_back_from_either_framework_shape() -> None:
         {"input_tokens": 10, "input_token_details": {"cache_read": 8, "cache_creation": 9}}
     )
     assert (odd.full_price_input, odd.cached_input, odd.creation) == (0, 1, 9)
+
+
+@pytest.mark.parametrize("bad", ["sesion", "", None, "AUTO", 1])
+def test_an_unknown_mode_names_the_setting(bad: object) -> None:
+    with pytest.raises(ArkConfigError, match=r"^ark_mode must be one of 'auto', 'session'"):
+        check_mode(bad, "ark_mode")
+    assert [check_mode(m) for m in ("auto", "session", "common_prefix")] == [
+        "auto",
+        "session",
+        "common_prefix",
+    ]
