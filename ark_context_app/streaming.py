@@ -70,11 +70,14 @@ def stream_turn(
     finally:
         con.out("")
     latency = time.perf_counter() - started
+    details = usage.get("input_token_details") or {}
     meta = {
         **route,
-        "prompt_tokens": usage.get("input_tokens", 0),
+        # input_tokens counts the creation tokens too (as billed); TurnStats keeps them
+        # apart (create_tokens, from the route), so take Ark's prompt tokens here
+        "prompt_tokens": usage.get("input_tokens", 0) - details.get("cache_creation", 0),
         "completion_tokens": usage.get("output_tokens", 0),
-        "cached_tokens": (usage.get("input_token_details") or {}).get("cache_read", 0),
+        "cached_tokens": details.get("cache_read", 0),
     }
     params = dict(llm.ark_sampling_params())
     params.update(stream=True, stream_options={"include_usage": True})

@@ -281,13 +281,21 @@ def test_invoke_usage_and_metadata(ark: FakeArk) -> None:
     assert isinstance(msg, AIMessage)
     assert msg.content == "Hello!"
     assert msg.id == "r1"
+    # As billed: the 5 tokens that created the context count as input (cache_creation).
     assert msg.usage_metadata == {
-        "input_tokens": 30,
+        "input_tokens": 35,
         "output_tokens": 4,
-        "total_tokens": 34,
-        "input_token_details": {"cache_read": 18},
+        "total_tokens": 39,
+        "input_token_details": {"cache_read": 18, "cache_creation": 5},
     }
     meta = msg.response_metadata
+    assert meta["context_create_tokens"] == 5
+    assert meta["ark_usage"] == {  # Ark's usage, unchanged
+        "prompt_tokens": 30,
+        "completion_tokens": 4,
+        "total_tokens": 34,
+        "cached_tokens": 18,
+    }
     assert meta["model_name"] == "ep-unit"
     assert meta["finish_reason"] == "stop"
     assert meta["id"] == "r1"
@@ -347,12 +355,15 @@ def test_usage_callback_totals_invoke_and_stream(ark: FakeArk) -> None:
         llm.invoke(CONVO)
         for _ in llm.stream(CONVO):
             pass
+    # Both calls created a context (5 prompt tokens each): the callback counts them.
+    creates = sum(1 for p, _, _ in ark.requests if p == "/context/create")
+    assert creates == 2
     assert cb.usage_metadata == {
         "ep-unit": {
-            "input_tokens": 60,
+            "input_tokens": 60 + 5 * creates,
             "output_tokens": 8,
-            "total_tokens": 68,
-            "input_token_details": {"cache_read": 36},
+            "total_tokens": 68 + 5 * creates,
+            "input_token_details": {"cache_read": 36, "cache_creation": 5 * creates},
         }
     }
 
@@ -384,12 +395,13 @@ def test_stream_chunks_usage_and_callbacks(ark: FakeArk) -> None:
     for c in chunks[1:]:
         full = full + c
     assert full.content == "Hello!"
-    assert full.usage_metadata == {
-        "input_tokens": 30,
+    assert full.usage_metadata == {  # as billed: 30 prompt + 5 to create the context
+        "input_tokens": 35,
         "output_tokens": 4,
-        "total_tokens": 34,
-        "input_token_details": {"cache_read": 18},
+        "total_tokens": 39,
+        "input_token_details": {"cache_read": 18, "cache_creation": 5},
     }
+    assert full.response_metadata["ark_usage"]["prompt_tokens"] == 30
     assert full.response_metadata["finish_reason"] == "stop"
     assert full.response_metadata["model_name"] == "ep-unit"
     assert full.response_metadata["context_outcome"] == "created"
@@ -420,7 +432,7 @@ def test_streaming_field_makes_invoke_stream(ark: FakeArk) -> None:
     assert msg.content == "Hello!"
     assert ark.chats()[-1]["stream"] is True
     assert cb.tokens == ["Hel", "lo", "!", ""]
-    assert msg.usage_metadata is not None and msg.usage_metadata["input_tokens"] == 30
+    assert msg.usage_metadata is not None and msg.usage_metadata["input_tokens"] == 30 + 5
 
 
 # -- async (native: the sync transport must never be used) ----------------------------------
@@ -439,7 +451,7 @@ async def test_ainvoke_and_astream_are_native(ark: FakeArk) -> None:
     msg = await llm.ainvoke(CONVO)
     assert msg.content == "Hello!"
     assert msg.usage_metadata is not None
-    assert msg.usage_metadata["input_token_details"] == {"cache_read": 18}
+    assert msg.usage_metadata["input_token_details"] == {"cache_read": 18, "cache_creation": 5}
     chunks = [c async for c in llm.astream(CONVO)]
     assert "".join(str(c.content) for c in chunks) == "Hello!"
     assert chunks[-1].chunk_position == "last"

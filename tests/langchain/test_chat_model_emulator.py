@@ -67,14 +67,19 @@ def join(chunks: Sequence[AIMessageChunk]) -> AIMessageChunk:
     return full
 
 
-def usage_totals(records: Sequence[dict[str, Any]]) -> dict[str, int]:
+def usage_totals(emu: Emulator) -> dict[str, int]:
+    """What the emulator billed: completions plus context creations (full price)."""
     out = {"input_tokens": 0, "output_tokens": 0, "total_tokens": 0, "cache_read": 0}
-    for r in records:
+    for r in emu.completions():
         u = r["usage"]
         out["input_tokens"] += u["prompt_tokens"]
         out["output_tokens"] += u["completion_tokens"]
         out["total_tokens"] += u["total_tokens"]
         out["cache_read"] += u["prompt_tokens_details"]["cached_tokens"]
+    created = sum(r["usage"]["prompt_tokens"] for r in emu.records("/context/create"))
+    out["cache_creation"] = created
+    out["input_tokens"] += created
+    out["total_tokens"] += created
     return out
 
 
@@ -98,7 +103,12 @@ async def test_every_call_sees_exactly_the_conversation(emu: Emulator) -> None:
         assert rec["messages"] == wire(history), how
         assert reply.content == rec["reply"]
         assert reply.response_metadata["context_id"] == rec["context_id"]
-        assert reply.usage_metadata["input_tokens"] == rec["usage"]["prompt_tokens"]
+        created = reply.response_metadata["context_create_tokens"]
+        assert created == (
+            emu.records("/context/create")[-1]["usage"]["prompt_tokens"] if i == 0 else 0
+        )
+        assert reply.usage_metadata["input_tokens"] == rec["usage"]["prompt_tokens"] + created
+        assert reply.usage_metadata["input_token_details"].get("cache_creation", 0) == created
         cached = rec["usage"]["prompt_tokens_details"]["cached_tokens"]
         assert reply.usage_metadata["input_token_details"]["cache_read"] == cached
         if i:
@@ -121,7 +131,9 @@ def test_stream_chunks_usage_once_and_usage_off(emu: Emulator) -> None:
     assert rec["stream"] is True
     assert "".join(str(c.content) for c in chunks) == rec["reply"]
     assert chunks[-1].usage_metadata is not None
-    assert chunks[-1].usage_metadata["total_tokens"] == rec["usage"]["total_tokens"]
+    created = chunks[-1].response_metadata["context_create_tokens"]
+    assert created == emu.records("/context/create")[-1]["usage"]["prompt_tokens"] > 0
+    assert chunks[-1].usage_metadata["total_tokens"] == rec["usage"]["total_tokens"] + created
 
     quiet = list(make(emu, stream_usage=False).stream([HumanMessage("No usage, please.")]))
     assert all(not c.usage_metadata for c in quiet)
@@ -225,7 +237,8 @@ async def test_astream_events(emu: Emulator) -> None:
     rec = emu.completions()[-1]
     assert "".join(str(c.content) for c in chunks) == rec["reply"]
     output = events[-1]["data"]["output"]
-    assert output.usage_metadata["input_tokens"] == rec["usage"]["prompt_tokens"]
+    created = emu.records("/context/create")[-1]["usage"]["prompt_tokens"]
+    assert output.usage_metadata["input_tokens"] == rec["usage"]["prompt_tokens"] + created
     assert output.response_metadata["model_name"] == MODEL
     assert rec["messages"] == wire(history)
 
@@ -277,14 +290,17 @@ def test_usage_callback_matches_the_emulator(emu: Emulator) -> None:
     with get_usage_metadata_callback() as cb:
         first = llm.invoke(history)
         list(llm.stream([*history, AIMessage(first.content), HumanMessage("Two")]))
-    totals = usage_totals(emu.completions())
-    assert totals["cache_read"] > 0
+    totals = usage_totals(emu)
+    assert totals["cache_read"] > 0 and totals["cache_creation"] > 0
     assert cb.usage_metadata == {
         MODEL: {
             "input_tokens": totals["input_tokens"],
             "output_tokens": totals["output_tokens"],
             "total_tokens": totals["total_tokens"],
-            "input_token_details": {"cache_read": totals["cache_read"]},
+            "input_token_details": {
+                "cache_read": totals["cache_read"],
+                "cache_creation": totals["cache_creation"],
+            },
         }
     }
 

@@ -658,11 +658,11 @@ def test_cached_token_counter_reads_object_usage_and_kwargs() -> None:
             prompt_tokens_details=SimpleNamespace(cached_tokens=4),
         )
     )
-    assert response_usage(ChatResponse(message=ChatMessage(content="x"), raw=obj)) == (10, 2, 4)
+    assert response_usage(ChatResponse(message=ChatMessage(content="x"), raw=obj)) == (10, 2, 4, 0)
     flat = ChatResponse(
         message=ChatMessage(content="x"),
         additional_kwargs={"prompt_tokens": 5, "completion_tokens": 1},
     )
-    assert response_usage(flat) == (5, 1, 0)
+    assert response_usage(flat) == (5, 1, 0, 0)
     assert response_usage(ChatResponse(message=ChatMessage(content="x"))) is None
     assert response_usage(None) is None

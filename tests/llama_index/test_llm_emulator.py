@@ -222,6 +222,28 @@ async def _call(llm: ArkContextLLM, method: str, i: int) -> Any:
     return result
 
 
+def billed(emu: Any) -> list[dict[str, int]]:
+    """Per completion, what Ark billed: its usage plus the contexts created for it (the
+    creations recorded since the previous completion)."""
+    out: list[dict[str, int]] = []
+    created = 0
+    for r in emu.records():
+        if r.get("path", "").endswith("/context/create"):
+            created += (r.get("usage") or {}).get("prompt_tokens", 0)
+        elif r in emu.completions():
+            u = r["usage"]
+            out.append(
+                {
+                    "prompt": u["prompt_tokens"] + created,
+                    "completion": u["completion_tokens"],
+                    "cached": u["prompt_tokens_details"]["cached_tokens"],
+                    "creation": created,
+                }
+            )
+            created = 0
+    return out
+
+
 METHODS = [
     "chat",
     "stream_chat",
@@ -246,9 +268,12 @@ async def test_each_method_one_event_pair_and_exact_usage(
     assert events.counts == {f"LLM{kind}StartEvent": 2, f"LLM{kind}EndEvent": 2}
     completions = emu.completions()
     assert len(completions) == 2
-    assert [e.prompt_token_count for e in tokens.llm_token_counts] == [
-        r["usage"]["prompt_tokens"] for r in completions
-    ]
+    bills = billed(emu)
+    # chat has a system prompt: the first call created the shared context
+    assert (bills[0]["creation"] > 0) == (kind == "Chat")
+    assert [e.prompt_token_count for e in tokens.llm_token_counts] == [b["prompt"] for b in bills]
+    assert counter.creation_tokens == sum(b["creation"] for b in bills)
+    assert counter.prompt_tokens == tokens.prompt_llm_token_count
     assert [e.completion_token_count for e in tokens.llm_token_counts] == [
         r["usage"]["completion_tokens"] for r in completions
     ]
@@ -256,7 +281,11 @@ async def test_each_method_one_event_pair_and_exact_usage(
     assert counter.cached_tokens == sum(emu_cached)
     assert counter.by_model[MODEL].calls == 2
     for resp, rec in zip(last, completions, strict=True):
-        assert resp.raw["usage"] == rec["usage"]
+        assert resp.raw["ark_usage"] == rec["usage"]  # Ark's usage, unchanged
+        assert (
+            resp.raw["usage"]["prompt_tokens"]
+            == rec["usage"]["prompt_tokens"] + (resp.additional_kwargs["context_create_tokens"])
+        )
         assert (
             resp.additional_kwargs["cached_tokens"]
             == rec["usage"]["prompt_tokens_details"]["cached_tokens"]
@@ -275,7 +304,12 @@ async def test_token_counts_match_emulator_across_a_mixed_sequence(emu: Any) -> 
             await _call(llm, method, i)
     completions = emu.completions()
     assert len(tokens.llm_token_counts) == len(completions) == 8
-    assert tokens.prompt_llm_token_count == sum(r["usage"]["prompt_tokens"] for r in completions)
+    bills = billed(emu)
+    assert tokens.prompt_llm_token_count == sum(b["prompt"] for b in bills)
+    assert counter.creation_tokens == sum(b["creation"] for b in bills) > 0
+    assert counter.billed.full_price_input == sum(
+        b["prompt"] - b["cached"] - b["creation"] for b in bills
+    )
     assert tokens.completion_llm_token_count == sum(
         r["usage"]["completion_tokens"] for r in completions
     )

@@ -98,9 +98,16 @@ class StoreContract:
             key(2): Entry("ctx-b", "superseded", 1_700_000_001.5, 3600, None),
             key(3): Entry("ctx-ünïcode|pipe", "failed", 0.0, 604800, key(8)),
             key(4): Entry("ctx-d", "claimed", 12.25, 0, None),
+            # an evidence record of the adaptive router: no context, counters only
+            key(5): Entry("", "live", 5.5, 3600, None, 300, (7, 0, 2**32 - 1, 1, 3)),
+            key(6): Entry("ctx-f|x", "live", 1.0, 60, key(7), 5, (1,)),
         }
         s.apply(puts=[(k, e, self.far(harness)) for k, e in entries.items()])
         assert s.get_many(list(entries)) == list(entries.values())
+        assert s.claim(key(5)) == entries[key(5)]
+        assert s.get_many([key(5)])[0] == Entry(
+            "", "claimed", 5.5, 3600, None, 300, entries[key(5)].counters
+        )
 
     def test_later_put_wins_and_deletes_apply_before_puts(self, harness: Harness) -> None:
         s, far = harness.store, self.far(harness)
@@ -179,6 +186,11 @@ class StoreContract:
             (key(2), Entry("x", prev="ab"), far),  # type: ignore[arg-type]
             (key(2), {"context_id": "x"}, far),
             (key(2), Entry("x"), "tomorrow"),
+            (key(2), Entry("x", counters=(-1,)), far),
+            (key(2), Entry("x", counters=(2**32,)), far),
+            (key(2), Entry("x", counters=(1,) * 17), far),
+            (key(2), Entry("x", counters=[1]), far),  # type: ignore[arg-type]
+            (key(2), Entry("x", counters=(True,)), far),
         ]
         for bad in bad_puts:
             with pytest.raises(ArkInputError):
