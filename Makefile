@@ -33,6 +33,10 @@ typecheck: install
 # `make notebooks` uses the real service when ARK_API_KEY and ARK_MODEL are set.
 NBMAKE := $(BIN)/python -m pytest -q -p no:cacheprovider --nbmake notebooks/
 
+# Unit tests only (sockets disabled; no emulator server, no redis-server).
+unit: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not integration"
+
 test: install system-deps lint typecheck
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 	env -u ARK_API_KEY -u ARK_MODEL -u ARK_BASE_URL $(NBMAKE)

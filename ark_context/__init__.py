@@ -45,12 +45,16 @@ _LAZY: dict[str, str] = {
     "RoutedCompletion": "._route_types",
     "RouteInfo": "._route_types",
     "ArkContextParams": "._settings",
+    "ArkRouter": "._adapter_seam",
+    "ArkStream": "._adapter_seam",
+    "AsyncArkStream": "._adapter_seam",
     "ContextStore": ".stores",
     "Entry": ".stores",
     "InMemoryStore": ".stores",
 }
 
 if TYPE_CHECKING:
+    from ._adapter_seam import ArkRouter, ArkStream, AsyncArkStream
     from ._client import DEFAULT_BASE_URL, ArkContextClient, AsyncArkContextClient
     from ._exceptions import (
         ArkAPIError,
@@ -112,11 +116,14 @@ __all__ = [
     "ArkPermissionError",
     "ArkProtocolError",
     "ArkRateLimitError",
+    "ArkRouter",
     "ArkServerError",
+    "ArkStream",
     "ArkStreamError",
     "ArkTimeoutError",
     "ArkUnsupportedError",
     "AsyncArkContextClient",
+    "AsyncArkStream",
     "ChatCompletion",
     "ChatCompletionChunk",
     "ContextInfo",

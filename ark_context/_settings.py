@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -24,6 +24,9 @@ from pydantic import (
 
 from ._exceptions import ArkConfigError, register_secret
 from ._validation import DEFAULT_BASE_URL, check_base_url, check_truncation, check_ttl
+
+if TYPE_CHECKING:
+    from ._adapter_seam import ArkRouter
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -256,8 +259,8 @@ class ArkContextParams(BaseModel):
                 )
         return out
 
-    def ark_router(self, model: str | None = None) -> Any:
-        """The :class:`~ark_context.router.ContextRouter` for these settings and ``model``
+    def ark_router(self, model: str | None = None) -> ArkRouter:
+        """The :class:`~ark_context.ArkRouter` (a ``ContextRouter``) for these settings and ``model``
         (default: the ``model`` field; a per-call override gets its own). Built once per
         distinct settings, rebuilt when a setting changes."""
         from .router import ContextRouter
@@ -282,7 +285,7 @@ class ArkContextParams(BaseModel):
             cache = self._ark_router_cache
             if cache is None:
                 cache = self._ark_router_cache = {}
-            router = cache.get(key)
+            router: ArkRouter | None = cache.get(key)
             if router is not None:
                 return router
             if not model:

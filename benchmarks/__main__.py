@@ -39,6 +39,7 @@ SMOKE_OUT = BENCH_DIR / "out" / "RESULTS-smoke.md"
 ORDER = [
     "routing",
     "economics",
+    "patterns",
     "scale",
     "client",
     "store",

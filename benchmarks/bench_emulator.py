@@ -1,7 +1,7 @@
 """Emulator throughput: requests per second on one uvicorn worker.
 
 The server runs as a separate process (``ark-context emulator`` via ``python -m
-ark_context.cli``), so client and server do not share an interpreter; the client is an
+ark_context_app.cli``), so client and server do not share an interpreter; the client is an
 ``httpx.AsyncClient`` with keep-alive and a few concurrent connections, each driving its own
 context. Server CPU use is read from ``/proc`` to tell whether the server or the client was the
 bottleneck. ``python -m benchmarks --only emulator [--smoke]``.
@@ -66,7 +66,7 @@ class _Server:
             [
                 sys.executable,
                 "-m",
-                "ark_context.cli",
+                "ark_context_app.cli",
                 "emulator",
                 "--port",
                 "0",

@@ -49,7 +49,7 @@ def _user(conv: int, turn: int) -> str:
 
 
 class EmulatorProcess:
-    """``ark-context emulator`` (``python -m ark_context.cli``) on a free loopback port."""
+    """``ark-context emulator`` (``python -m ark_context_app.cli``) on a free loopback port."""
 
     def __init__(self) -> None:
         self.port = free_port()
@@ -61,7 +61,7 @@ class EmulatorProcess:
         cmd = [
             sys.executable,
             "-m",
-            "ark_context.cli",
+            "ark_context_app.cli",
             "emulator",
             "--log-level",
             "warning",

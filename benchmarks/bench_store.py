@@ -227,7 +227,7 @@ def latency_rows(smoke: bool) -> list[dict[str, Any]]:
         rows[-1]["note"] = "Redis rows left out: redis-server is not installed (make system-deps)"
         return rows
     from ark_context.stores import RedisStore
-    from tests.integration.redis_server import RedisServer
+    from tests.redis_server import RedisServer
 
     with RedisServer.start() as server:
         redis_store = RedisStore(server.url, prefix="bench:")

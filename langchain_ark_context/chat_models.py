@@ -10,7 +10,7 @@ shape. Fields, defaults and environment variables live in
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn, overload
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.exceptions import (
@@ -39,11 +39,15 @@ from ark_context import (
     ArkContextParams,
     ArkError,
     ArkInputError,
+    ArkNotFoundError,
     ArkPermissionError,
     ArkRateLimitError,
+    ArkRouter,
     ArkServerError,
+    ArkStream,
     ArkTimeoutError,
     ArkUnsupportedError,
+    AsyncArkStream,
     ChatCompletionChunk,
     RoutedCompletion,
     RouteInfo,
@@ -52,7 +56,7 @@ from ark_context import (
     validate_conversation,
     wire_message,
 )
-from ark_context._exceptions import ArkNotFoundError  # not re-exported by ark_context yet
+from ark_context.costs import billed_usage
 
 __all__ = ["ChatArkContext"]
 
@@ -109,13 +113,18 @@ def _to_wire_messages(messages: Sequence[BaseMessage]) -> list[WireMessage]:
 # -- completions -> LangChain ---------------------------------------------------------------
 
 
-def _usage_metadata(usage: Usage) -> UsageMetadata:
-    """Ark usage -> LangChain ``UsageMetadata`` (``input_tokens`` includes cached tokens)."""
+def _usage_metadata(usage: Usage, route: RouteInfo | None) -> UsageMetadata:
+    """Ark usage + route -> LangChain ``UsageMetadata`` as billed: ``input_tokens`` counts
+    cached tokens and the tokens billed for creating contexts during the call, which
+    ``input_token_details`` splits out as ``cache_read`` and ``cache_creation``."""
+    bill = billed_usage(usage, route.create_tokens if route is not None else 0)
     return UsageMetadata(
-        input_tokens=usage.prompt_tokens,
-        output_tokens=usage.completion_tokens,
-        total_tokens=usage.total_tokens or usage.prompt_tokens + usage.completion_tokens,
-        input_token_details=InputTokenDetails(cache_read=usage.cached_tokens),
+        input_tokens=bill.input_tokens,
+        output_tokens=bill.output,
+        total_tokens=bill.total_tokens,
+        input_token_details=InputTokenDetails(
+            cache_read=bill.cached_input, cache_creation=bill.creation
+        ),
     )
 
 
@@ -128,6 +137,7 @@ def _chat_result(rc: RoutedCompletion, model: str) -> ChatResult:
         "finish_reason": choice.finish_reason if choice else None,
         "id": completion.id or None,
         **rc.route.as_metadata(),
+        "ark_usage": rc.usage.as_dict(),  # Ark's usage as returned (no creation tokens)
     }
     info: dict[str, Any] = {"finish_reason": meta["finish_reason"]}
     if choice is not None and choice.logprobs is not None:
@@ -135,7 +145,7 @@ def _chat_result(rc: RoutedCompletion, model: str) -> ChatResult:
     message = AIMessage(
         content=completion.text,
         id=completion.id or None,
-        usage_metadata=_usage_metadata(rc.usage),
+        usage_metadata=_usage_metadata(rc.usage, rc.route),
         response_metadata=meta,
     )
     return ChatResult(
@@ -185,7 +195,9 @@ class _ChunkMapper:
         meta: dict[str, Any] = {"model_name": self.model_name, "id": self.id}
         if route is not None:
             meta.update(route.as_metadata())
-        usage = _usage_metadata(self.usage) if self.usage is not None else None
+        if self.usage is not None:
+            meta["ark_usage"] = self.usage.as_dict()
+        usage = _usage_metadata(self.usage, route) if self.usage is not None else None
         message = AIMessageChunk(
             content="",
             id=self.id,
@@ -370,7 +382,7 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
         params = self.ark_sampling_params(stop, **kwargs)
         return wire, params
 
-    def _router(self, model: str | None) -> Any:
+    def _router(self, model: str | None) -> ArkRouter:
         """The router for ``model`` (a per-call override gets its own, built once)."""
         return self.ark_router(model)
 
@@ -407,6 +419,26 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
             _reraise(err)
         return _chat_result(rc, model)
 
+    @overload
+    def _stream_call(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+        *,
+        is_async: Literal[False],
+    ) -> tuple[_ChunkMapper, ArkStream]: ...
+
+    @overload
+    def _stream_call(
+        self,
+        messages: list[BaseMessage],
+        stop: list[str] | None,
+        kwargs: dict[str, Any],
+        *,
+        is_async: Literal[True],
+    ) -> tuple[_ChunkMapper, AsyncArkStream]: ...
+
     def _stream_call(
         self,
         messages: list[BaseMessage],
@@ -414,7 +446,7 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
         kwargs: dict[str, Any],
         *,
         is_async: bool,
-    ) -> tuple[_ChunkMapper, Any]:
+    ) -> tuple[_ChunkMapper, ArkStream | AsyncArkStream]:
         """The chunk mapper and the (not yet opened) routed stream for one call."""
         model = kwargs.get("model") or self.model
         include_usage = kwargs.get("stream_usage")

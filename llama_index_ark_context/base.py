@@ -39,10 +39,12 @@ from ark_context import (
     ArkUnsupportedError,
     ChatCompletionChunk,
     RoutedCompletion,
+    Usage,
     WireMessage,
     validate_conversation,
     wire_message,
 )
+from ark_context.costs import billed_usage
 
 __all__ = ["DEFAULT_CONTEXT_WINDOW", "DEFAULT_NUM_OUTPUT", "ArkContextLLM"]
 
@@ -145,15 +147,27 @@ def _logprobs(choice_logprobs: Any) -> list[list[LogProb]] | None:
     return out
 
 
+def _billed_raw(raw: dict[str, Any], usage: Usage | None, create_tokens: int) -> dict[str, Any]:
+    """``raw["usage"]`` as billed (creation tokens counted in ``prompt_tokens`` and split out
+    as ``prompt_tokens_details.cache_creation_tokens``), so LlamaIndex's
+    ``TokenCountingHandler`` totals what Ark bills; Ark's own usage stays in
+    ``raw["ark_usage"]``, unchanged."""
+    if usage is not None:
+        raw["ark_usage"] = raw.get("usage")
+        raw["usage"] = billed_usage(usage, create_tokens).as_ark_usage()
+    return raw
+
+
 def to_chat_response(rc: RoutedCompletion) -> ChatResponse:
-    """A routed completion as a ``ChatResponse``: ``raw`` is the Ark response dict,
-    ``additional_kwargs`` the flat usage plus the route (context id, outcome, miss reason)."""
+    """A routed completion as a ``ChatResponse``: ``raw`` is the Ark response dict with the
+    billed usage (Ark's in ``raw["ark_usage"]``), ``additional_kwargs`` Ark's flat usage
+    plus the route (context id, outcome, miss reason, ``context_create_tokens``)."""
     completion = rc.completion
     choices = completion.choices
     logprobs = _logprobs(choices[0].logprobs) if choices and choices[0].logprobs else None
     return ChatResponse(
         message=ChatMessage(role=MessageRole.ASSISTANT, content=completion.text),
-        raw=completion.model_dump(),
+        raw=_billed_raw(completion.model_dump(), rc.usage, rc.route.create_tokens),
         logprobs=logprobs,
         additional_kwargs=rc.metadata(),
     )
@@ -172,7 +186,9 @@ def to_chunk_response(
     return ChatResponse(
         message=ChatMessage(role=MessageRole.ASSISTANT, content=text),
         delta=chunk.text,
-        raw=chunk.model_dump(),
+        raw=_billed_raw(
+            chunk.model_dump(), chunk.usage, int(route_meta.get("context_create_tokens") or 0)
+        ),
         logprobs=logprobs,
         additional_kwargs=extra,
     )
@@ -256,6 +272,7 @@ class ArkContextLLM(ArkContextParams, LLM):
                 route_meta: dict[str, Any] | None = None
                 for chunk in stream:
                     if route_meta is None:
+                        assert stream.route is not None  # set when the stream opened
                         route_meta = stream.route.as_metadata()
                     text += chunk.text
                     yield to_chunk_response(chunk, text, route_meta)
@@ -278,6 +295,7 @@ class ArkContextLLM(ArkContextParams, LLM):
                 route_meta: dict[str, Any] | None = None
                 async for chunk in stream:
                     if route_meta is None:
+                        assert stream.route is not None  # set when the stream opened
                         route_meta = stream.route.as_metadata()
                     text += chunk.text
                     yield to_chunk_response(chunk, text, route_meta)

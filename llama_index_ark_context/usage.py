@@ -1,9 +1,11 @@
-"""Cached-token accounting for LlamaIndex.
+"""Billed-token accounting for LlamaIndex.
 
-``TokenCountingHandler`` records Ark's exact ``prompt_tokens`` and ``completion_tokens``
-(``ArkContextLLM`` puts the Ark response in ``ChatResponse.raw``), but it has no field
-for the part of the prompt served from the cache. :class:`CachedTokenCounter` is a small
-instrumentation event handler that totals it, per model.
+``ArkContextLLM`` puts the Ark response in ``ChatResponse.raw`` with the usage as billed:
+``raw["usage"]["prompt_tokens"]`` counts the tokens Ark billed to create contexts during
+the call (Ark's own usage stays in ``raw["ark_usage"]``). So ``TokenCountingHandler``'s
+``prompt_llm_token_count`` totals every billed input token. It has no field for the
+price classes inside them; :class:`CachedTokenCounter` is a small instrumentation event
+handler that totals full-price, cached and creation tokens per model, and prices them.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from llama_index.core.instrumentation import get_dispatcher
+from llama_index.core.instrumentation import get_dispatcher  # type: ignore[attr-defined]
 from llama_index.core.instrumentation.event_handlers import BaseEventHandler
 from llama_index.core.instrumentation.events import BaseEvent
 from llama_index.core.instrumentation.events.llm import (
@@ -23,6 +25,8 @@ from llama_index.core.instrumentation.events.llm import (
 )
 from pydantic import PrivateAttr
 
+from ark_context.costs import DEFAULT_PRICES, BilledUsage, Prices
+
 __all__ = ["CachedTokenCounter", "ModelTokenUsage"]
 
 _MAX_OPEN_SPANS = 4096
@@ -30,18 +34,40 @@ _MAX_OPEN_SPANS = 4096
 
 @dataclass
 class ModelTokenUsage:
-    """Totals for one model. ``prompt_tokens`` includes ``cached_tokens``.
+    """Totals for one model, as billed. ``prompt_tokens`` includes ``cached_tokens`` and
+    ``creation_tokens`` (billed at the full input price to create contexts).
 
     >>> from llama_index_ark_context import ModelTokenUsage
-    >>> u = ModelTokenUsage(calls=2, prompt_tokens=300, completion_tokens=40, cached_tokens=200)
-    >>> u.cached_tokens / u.prompt_tokens
-    0.6666666666666666
+    >>> u = ModelTokenUsage(calls=2, prompt_tokens=300, completion_tokens=40, cached_tokens=200,
+    ...                     creation_tokens=60)
+    >>> u.full_price_tokens, round(u.cost_cny(), 7)
+    (40, 0.000192)
     """
 
     calls: int = 0
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cached_tokens: int = 0
+    creation_tokens: int = 0
+
+    @property
+    def full_price_tokens(self) -> int:
+        """Input tokens billed at the full price, creation excluded."""
+        return self.prompt_tokens - self.cached_tokens - self.creation_tokens
+
+    @property
+    def billed(self) -> BilledUsage:
+        return BilledUsage(
+            self.full_price_tokens,
+            self.cached_tokens,
+            self.creation_tokens,
+            self.completion_tokens,
+            self.calls,
+        )
+
+    def cost_cny(self, prices: Prices = DEFAULT_PRICES) -> float:
+        """Estimated CNY at ``prices`` (storage excluded)."""
+        return self.billed.cost_cny(prices)
 
 
 def _get(obj: Any, key: str) -> Any:
@@ -56,11 +82,13 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
-def response_usage(response: Any) -> tuple[int, int, int] | None:
-    """``(prompt, completion, cached)`` tokens of a Chat/CompletionResponse, or None.
+def response_usage(response: Any) -> tuple[int, int, int, int] | None:
+    """``(prompt, completion, cached, creation)`` billed tokens of a Chat/CompletionResponse,
+    or None. ``prompt`` includes cached and creation tokens.
 
     Reads ``raw["usage"]`` (a dict, as ``ArkContextLLM`` sets it, or an OpenAI-style
-    object), then falls back to the flat ``additional_kwargs``."""
+    object), then falls back to the flat ``additional_kwargs`` (Ark's usage plus
+    ``context_create_tokens``)."""
     if response is None:
         return None
     usage = _get(_get(response, "raw"), "usage")
@@ -70,13 +98,16 @@ def response_usage(response: Any) -> tuple[int, int, int] | None:
             _int(_get(usage, "prompt_tokens")),
             _int(_get(usage, "completion_tokens")),
             _int(_get(details, "cached_tokens")),
+            _int(_get(details, "cache_creation_tokens")),
         )
     extra = _get(response, "additional_kwargs") or {}
     if "prompt_tokens" in extra:
+        created = _int(extra.get("context_create_tokens"))
         return (
-            _int(extra.get("prompt_tokens")),
+            _int(extra.get("prompt_tokens")) + created,
             _int(extra.get("completion_tokens")),
             _int(extra.get("cached_tokens")),
+            created,
         )
     return None
 
@@ -122,9 +153,24 @@ class CachedTokenCounter(BaseEventHandler):
 
     @property
     def prompt_tokens(self) -> int:
-        """Prompt tokens (cached included) over all models."""
+        """Billed input tokens (cached and creation included) over all models."""
         with self._lock:
             return sum(u.prompt_tokens for u in self._by_model.values())
+
+    @property
+    def creation_tokens(self) -> int:
+        """Tokens billed to create contexts, over all models."""
+        with self._lock:
+            return sum(u.creation_tokens for u in self._by_model.values())
+
+    @property
+    def billed(self) -> BilledUsage:
+        """Full-price, cached, creation and output tokens over all models."""
+        return sum((u.billed for u in self.by_model.values()), BilledUsage(calls=0))
+
+    def cost_cny(self, prices: Prices = DEFAULT_PRICES) -> float:
+        """Estimated CNY over all models at ``prices`` (storage excluded)."""
+        return self.billed.cost_cny(prices)
 
     def reset(self) -> None:
         """Forget every total."""
@@ -176,3 +222,4 @@ class CachedTokenCounter(BaseEventHandler):
                 totals.prompt_tokens += counts[0]
                 totals.completion_tokens += counts[1]
                 totals.cached_tokens += counts[2]
+                totals.creation_tokens += counts[3]

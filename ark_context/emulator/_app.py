@@ -9,13 +9,15 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from . import _context_handlers as ctx
-from . import _responses_handlers as resp
 from ._admin import admin_routes, bind
 from ._common import API_PREFIX, PATH_CHAT, PATH_CONTEXT_CHAT, PATH_CREATE, PATH_RESPONSES
+from ._context_handlers import chat, context_chat
+from ._context_handlers import create as create_context
 from ._core import EmulatorCore
 from ._errors import ApiError
 from ._http import RAW_SEND, Receive, Scope, Send, error_response, request_ids
+from ._responses_handlers import create as create_response
+from ._responses_handlers import input_items, retrieve_or_delete
 
 
 def build_app(core: EmulatorCore) -> Callable[[Scope, Receive, Send], Awaitable[None]]:
@@ -31,23 +33,23 @@ def build_app(core: EmulatorCore) -> Callable[[Scope, Receive, Send], Awaitable[
         return error_response(e, rid, headers)
 
     posts = {
-        API_PREFIX + PATH_CONTEXT_CHAT: bind(core, ctx.context_chat),
-        API_PREFIX + PATH_CREATE: bind(core, ctx.create),
-        API_PREFIX + PATH_CHAT: bind(core, ctx.chat),
-        API_PREFIX + PATH_RESPONSES: bind(core, resp.create),
+        API_PREFIX + PATH_CONTEXT_CHAT: bind(core, context_chat),
+        API_PREFIX + PATH_CREATE: bind(core, create_context),
+        API_PREFIX + PATH_CHAT: bind(core, chat),
+        API_PREFIX + PATH_RESPONSES: bind(core, create_response),
     }
     routes = [Route(path, fn, methods=["POST"]) for path, fn in posts.items()]
     routes.append(
         Route(
             API_PREFIX + "/responses/{response_id}",
-            bind(core, resp.retrieve_or_delete),
+            bind(core, retrieve_or_delete),
             methods=["GET", "DELETE"],
         )
     )
     routes.append(
         Route(
             API_PREFIX + "/responses/{response_id}/input_items",
-            bind(core, resp.input_items),
+            bind(core, input_items),
             methods=["GET"],
         )
     )

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import dataclasses
 import secrets
 import time
 from collections.abc import Mapping
@@ -12,7 +11,21 @@ from typing import Any
 from ._common import PATH_CHAT, PATH_CONTEXT_CHAT, new_record
 from ._common import is_int as _is_int
 from ._common import is_number as _is_number
-from ._common import null_free as _null_free
+from ._context_model import (
+    DEFAULT_MAX_TOKENS,
+    DEFAULT_MODEL_WINDOW,
+    RANGES,
+    UNSUPPORTED_ON_CONTEXT,
+    Context,
+    Turn,
+    chat_usage,
+    check_messages,
+    check_ttl,
+    out_of_context,
+    parse_truncation,
+    prune_last_history,
+    roll,
+)
 from ._errors import (
     ApiError,
     EmulatorError,
@@ -26,147 +39,6 @@ from ._errors import (
 from ._responder import echo_responder
 from ._state import EmulatorState
 from ._tokens import MESSAGE_OVERHEAD, count_tokens, message_tokens, truncate_tokens
-
-TTL_MIN = 3600
-TTL_MAX = 604800
-TTL_DEFAULT = 86400
-DEFAULT_MODEL_WINDOW = 32768
-DEFAULT_MAX_TOKENS = 4096
-LAST_HISTORY_DEFAULT = 4096
-ROLLING_WINDOW_DEFAULT = 4096
-
-
-_ROLES = frozenset(("system", "user", "assistant"))
-#: Fields the Context API rejects on ``/context/chat/completions`` when set (non-null).
-_UNSUPPORTED_ON_CONTEXT = ("tools", "tool_choice", "function_call", "functions", "response_format",
-                          "thinking")  # fmt: skip
-_RANGES = {
-    "temperature": (0.0, 2.0),
-    "top_p": (0.0, 1.0),
-    "frequency_penalty": (-2.0, 2.0),
-    "presence_penalty": (-2.0, 2.0),
-}
-
-
-@dataclasses.dataclass
-@dataclasses.dataclass
-class _Context:
-    id: str
-    model: str
-    mode: str
-    ttl: int
-    truncation: dict[str, Any] | None
-    #: Never dropped: the leading system messages given at create (session), or all initial
-    #: messages (common_prefix).
-    pinned: list[dict[str, Any]]
-    pinned_tokens: int
-    #: Droppable by truncation: the rest of the initial messages, then every appended turn.
-    history: list[dict[str, Any]]
-    history_tokens: list[int]
-    #: ``sum(history_tokens)``, kept current.
-    history_total: int
-    initial_count: int
-    created_at: float
-    last_used: float
-    busy: bool = False
-    turns: int = 0
-    dropped: int = 0
-
-    def snapshot(self) -> dict[str, Any]:
-        return {
-            "id": self.id,
-            "model": self.model,
-            "mode": self.mode,
-            "ttl": self.ttl,
-            "truncation_strategy": copy.deepcopy(self.truncation),
-            "messages": copy.deepcopy(self.pinned + self.history),
-            "tokens": self.pinned_tokens + self.history_total,
-            "initial_count": self.initial_count,
-            "turns": self.turns,
-            "dropped_messages": self.dropped,
-            "created_at": self.created_at,
-            "last_used": self.last_used,
-            "expires_at": self.last_used + self.ttl,
-            "in_progress": self.busy,
-        }
-
-
-@dataclasses.dataclass
-class Turn:
-    """A validated completion request, with its effective prompt fixed."""
-
-    request_id: str
-    completion_id: str
-    path: str
-    model: str
-    stream: bool
-    include_usage: bool
-    ctx: _Context | None
-    sent: list[dict[str, Any]]
-    sent_tokens: list[int]
-    effective: list[dict[str, Any]]
-    from_context: int
-    prompt_tokens: int
-    cached_tokens: int
-    budget: int
-    stop: list[str]
-    params: dict[str, Any]
-    dropped: int
-    created: int
-    # filled by generate()
-    reply: str = ""
-    finish_reason: str = "stop"
-    usage: dict[str, Any] | None = None
-    applied: bool = False
-
-
-def _check_messages(raw: Any) -> list[dict[str, Any]]:
-    if raw is None:
-        raise missing("messages")
-    if not isinstance(raw, list):
-        raise invalid("messages", "must be an array of messages")
-    if not raw:
-        raise invalid("messages", "must not be empty")
-    out: list[dict[str, Any]] = []
-    for i, m in enumerate(raw):
-        if not isinstance(m, dict):
-            raise invalid("messages", f"message {i} must be an object")
-        msg = _null_free(m)
-        role = msg.get("role")
-        if role is None:
-            raise missing("messages.role")
-        if role not in _ROLES:
-            raise invalid("messages", f"message {i} has unsupported role {role!r}")
-        content = msg.get("content")
-        if content is None:
-            raise missing("messages.content")
-        if isinstance(content, list):
-            for part in content:
-                if not isinstance(part, dict) or part.get("type") != "text":
-                    raise invalid("messages", f"message {i}: only text content is supported")
-                if not isinstance(part.get("text"), str):
-                    raise invalid("messages", f"message {i}: a text part needs a string 'text'")
-        elif not isinstance(content, str):
-            raise invalid("messages", f"message {i}: content must be a string or text parts")
-        out.append(msg)
-    return out
-
-
-def _check_ttl(v: Any) -> int:
-    if v is None:
-        return TTL_DEFAULT
-    ttl: int | None = None
-    if _is_int(v):
-        ttl = v
-    elif isinstance(v, float) and v.is_integer():
-        ttl = int(v)
-    elif isinstance(v, str) and v.strip().isdigit():
-        ttl = int(v.strip())
-    if ttl is None:
-        raise invalid("ttl", "must be an integer number of seconds")
-    if not TTL_MIN <= ttl <= TTL_MAX:
-        raise invalid("ttl", f"must lie in [{TTL_MIN}, {TTL_MAX}], got {ttl}")
-    return ttl
 
 
 class ContextAPI(EmulatorState):
@@ -182,7 +54,7 @@ class ContextAPI(EmulatorState):
             raise EmulatorError(f"model_window must be a positive integer, got {model_window!r}")
         self.model_window = model_window
         self.default_max_tokens = default_max_tokens
-        self._contexts: dict[str, _Context] = {}
+        self._contexts: dict[str, Context] = {}
 
     def __init__(
         self,
@@ -232,7 +104,7 @@ class ContextAPI(EmulatorState):
         for k in dead:
             del self._contexts[k]
 
-    def _live(self, context_id: str) -> _Context:
+    def _live(self, context_id: str) -> Context:
         ctx = self._contexts.get(context_id)
         if ctx is None:
             raise context_not_found(context_id)
@@ -241,83 +113,20 @@ class ContextAPI(EmulatorState):
             raise context_not_found(context_id)
         return ctx
 
-    def _truncation(self, raw: Any, mode: str) -> dict[str, Any] | None:
-        if mode == "common_prefix":
-            if raw is not None:
-                raise invalid("truncation_strategy", "it is only supported in session mode")
-            return None
-        if raw is None:
-            return {
-                "type": "rolling_tokens",
-                "rolling_tokens": True,
-                "max_window_tokens": self.model_window,
-                "rolling_window_tokens": ROLLING_WINDOW_DEFAULT,
-            }
-        if not isinstance(raw, dict):
-            raise invalid("truncation_strategy", "must be an object")
-        kind = raw.get("type")
-        if kind is None:
-            raise missing("truncation_strategy.type")
-        if kind == "last_history_tokens":
-            n = raw.get("last_history_tokens")
-            n = LAST_HISTORY_DEFAULT if n is None else n
-            if not _is_int(n) or not 0 < n < 32768:
-                raise invalid("truncation_strategy.last_history_tokens", "must lie in (0, 32768)")
-            return {"type": kind, "last_history_tokens": n}
-        if kind == "rolling_tokens":
-            rolling = raw.get("rolling_tokens")
-            rolling = True if rolling is None else rolling
-            if not isinstance(rolling, bool):
-                raise invalid("truncation_strategy.rolling_tokens", "must be true or false")
-            window = raw.get("max_window_tokens")
-            window = self.model_window if window is None else window
-            step = raw.get("rolling_window_tokens")
-            step = ROLLING_WINDOW_DEFAULT if step is None else step
-            for name, v in (("max_window_tokens", window), ("rolling_window_tokens", step)):
-                if not _is_int(v) or v < 1:
-                    raise invalid(f"truncation_strategy.{name}", "must be a positive integer")
-            return {
-                "type": kind,
-                "rolling_tokens": rolling,
-                "max_window_tokens": window,
-                "rolling_window_tokens": step,
-            }
-        raise invalid(
-            "truncation_strategy.type", "must be 'last_history_tokens' or 'rolling_tokens'"
-        )
-
-    @staticmethod
-    def _prune_last_history(ctx: _Context) -> int:
-        """``last_history_tokens``: drop the oldest history until it fits; returns drops."""
-        if ctx.truncation is None or ctx.truncation["type"] != "last_history_tokens":
-            return 0
-        limit = ctx.truncation["last_history_tokens"]
-        total = ctx.history_total
-        n = 0
-        while n < len(ctx.history) and total > limit:
-            total -= ctx.history_tokens[n]
-            n += 1
-        if n:
-            del ctx.history[:n]
-            del ctx.history_tokens[:n]
-            ctx.history_total = total
-            ctx.dropped += n
-        return n
-
-    def create(self, body: Mapping[str, Any], request_id: str) -> tuple[dict[str, Any], _Context]:
+    def create(self, body: Mapping[str, Any], request_id: str) -> tuple[dict[str, Any], Context]:
         """``POST /context/create``: validate, store, return (response body, context)."""
         model = required_model(body)
-        messages = _check_messages(body.get("messages"))
+        messages = check_messages(body.get("messages"))
         mode = body.get("mode")
         mode = "session" if mode is None else mode
         if mode not in ("session", "common_prefix"):
             raise invalid("mode", "must be 'session' or 'common_prefix'")
-        ttl = _check_ttl(body.get("ttl"))
-        truncation = self._truncation(body.get("truncation_strategy"), mode)
+        ttl = check_ttl(body.get("ttl"))
+        truncation = parse_truncation(body.get("truncation_strategy"), mode, self.model_window)
         tokens = [message_tokens(m) for m in messages]
         prompt_tokens = sum(tokens)
         if prompt_tokens > self.model_window:
-            raise _out_of_context(prompt_tokens, self.model_window)
+            raise out_of_context(prompt_tokens, self.model_window)
         if mode == "session":
             k = 0
             while k < len(messages) and messages[k]["role"] == "system":
@@ -326,7 +135,7 @@ class ContextAPI(EmulatorState):
             k = len(messages)
         with self._lock:
             now = self.now()
-            ctx = _Context(
+            ctx = Context(
                 id=self._new_context_id(),
                 model=model,
                 mode=mode,
@@ -341,14 +150,14 @@ class ContextAPI(EmulatorState):
                 created_at=now,
                 last_used=now,
             )
-            self._prune_last_history(ctx)
+            prune_last_history(ctx)
             if len(self._contexts) % 1024 == 1023:
                 self._sweep()  # expired contexts otherwise linger until the next inspection
             self._contexts[ctx.id] = ctx
         out: dict[str, Any] = {"id": ctx.id, "model": model, "mode": mode, "ttl": ttl}
         if truncation is not None:
             out["truncation_strategy"] = dict(truncation)
-        out["usage"] = _usage(prompt_tokens, 0, 0)
+        out["usage"] = chat_usage(prompt_tokens, 0, 0)
         return out, ctx
 
     def create_context(
@@ -385,11 +194,11 @@ class ContextAPI(EmulatorState):
                 raise missing("context_id")
             if not isinstance(context_id, str):
                 raise invalid("context_id", "must be a string")
-        sent = _check_messages(body.get("messages"))
+        sent = check_messages(body.get("messages"))
         if on_context:
             if sent[-1]["role"] == "assistant":
                 raise invalid("messages", "the last message must not have role 'assistant'")
-            for name in _UNSUPPORTED_ON_CONTEXT:
+            for name in UNSUPPORTED_ON_CONTEXT:
                 if body.get(name) is not None:
                     raise unsupported(name)
             tier = body.get("service_tier")
@@ -417,7 +226,7 @@ class ContextAPI(EmulatorState):
             stop = [s for s in stop_raw if s]
         else:
             raise invalid("stop", "must be a string or an array of strings")
-        for name, (lo, hi) in _RANGES.items():
+        for name, (lo, hi) in RANGES.items():
             v = body.get(name)
             if v is not None and (not _is_number(v) or not lo <= v <= hi):
                 raise invalid(name, f"must be a number in [{lo:g}, {hi:g}]")
@@ -429,7 +238,7 @@ class ContextAPI(EmulatorState):
         dropped = 0
         with self._lock:
             now = self.now()
-            ctx: _Context | None = None
+            ctx: Context | None = None
             if context_id is not None:
                 ctx = self._live(context_id)
                 if model != ctx.model:
@@ -437,7 +246,7 @@ class ContextAPI(EmulatorState):
                 if ctx.mode == "session":
                     if ctx.busy:
                         raise context_busy()
-                    dropped = self._roll(ctx, sum(sent_tokens))
+                    dropped = roll(ctx, sum(sent_tokens))
                 from_context = len(ctx.pinned) + len(ctx.history)
                 effective = ctx.pinned + ctx.history + sent
                 cached = ctx.pinned_tokens + ctx.history_total
@@ -447,7 +256,7 @@ class ContextAPI(EmulatorState):
                 cached = 0
             prompt_tokens = cached + sum(sent_tokens)
             if prompt_tokens > self.model_window:
-                raise _out_of_context(prompt_tokens, self.model_window)
+                raise out_of_context(prompt_tokens, self.model_window)
             budget = min(max_tokens, self.model_window - prompt_tokens)
             if ctx is not None:
                 tr = ctx.truncation
@@ -487,29 +296,6 @@ class ContextAPI(EmulatorState):
             created=int(now),
         )
 
-    @staticmethod
-    def _roll(ctx: _Context, incoming: int) -> int:
-        """``rolling_tokens: true``: while the prompt overflows the window, drop about
-        ``rolling_window_tokens`` of the oldest whole history messages. Returns drops."""
-        tr = ctx.truncation
-        if tr is None or tr["type"] != "rolling_tokens" or not tr["rolling_tokens"]:
-            return 0
-        window, step = tr["max_window_tokens"], tr["rolling_window_tokens"]
-        total = ctx.pinned_tokens + ctx.history_total + incoming
-        n = 0
-        while total > window and n < len(ctx.history):
-            freed = 0
-            while n < len(ctx.history) and freed < step:
-                freed += ctx.history_tokens[n]
-                n += 1
-            total -= freed
-        if n:
-            del ctx.history[:n]
-            del ctx.history_tokens[:n]
-            ctx.history_total = total - incoming - ctx.pinned_tokens
-            ctx.dropped += n
-        return n
-
     def release(self, turn: Turn) -> None:
         """Mark the turn's session context idle again."""
         if turn.ctx is not None and turn.ctx.mode == "session":
@@ -541,7 +327,7 @@ class ContextAPI(EmulatorState):
         completion_tokens = count_tokens(text)
         turn.reply = text
         turn.finish_reason = finish
-        turn.usage = _usage(turn.prompt_tokens, completion_tokens, turn.cached_tokens)
+        turn.usage = chat_usage(turn.prompt_tokens, completion_tokens, turn.cached_tokens)
         ctx = turn.ctx
         if ctx is not None and ctx.mode == "session":
             reply_msg = {"role": "assistant", "content": text}
@@ -554,7 +340,7 @@ class ContextAPI(EmulatorState):
                 ctx.history_total += sum(turn.sent_tokens) + reply_tokens
                 ctx.turns += 1
                 ctx.last_used = self.now()
-                turn.dropped += self._prune_last_history(ctx)
+                turn.dropped += prune_last_history(ctx)
         turn.applied = ctx is not None and ctx.mode == "session"
 
     def completion_body(self, turn: Turn) -> dict[str, Any]:
@@ -595,24 +381,6 @@ class ContextAPI(EmulatorState):
         )
         rec.update(outcome)
         return rec
-
-
-def _usage(prompt: int, completion: int, cached: int) -> dict[str, Any]:
-    return {
-        "prompt_tokens": prompt,
-        "completion_tokens": completion,
-        "total_tokens": prompt + completion,
-        "prompt_tokens_details": {"cached_tokens": cached},
-    }
-
-
-def _out_of_context(tokens: int, window: int) -> ApiError:
-    return ApiError(
-        400,
-        "OutofContextError",
-        f"The prompt has {tokens} tokens, more than the model's context window of {window}.",
-        "messages",
-    )
 
 
 __all__ = ["ContextAPI", "Turn"]

@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 from ._app import build_app
-from ._contexts import DEFAULT_MAX_TOKENS, DEFAULT_MODEL_WINDOW
+from ._context_model import DEFAULT_MAX_TOKENS, DEFAULT_MODEL_WINDOW
 from ._core import EmulatorCore
 from ._responder import Responder
 from ._response_store import (

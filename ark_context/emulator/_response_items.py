@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ._common import null_free
@@ -15,6 +15,7 @@ from ._tokens import MESSAGE_OVERHEAD, content_text, count_tokens
 _ROLES = frozenset(("system", "user", "assistant", "developer"))
 _PARTS = frozenset(("input_text", "input_image", "input_video", "input_file", "output_text"))
 _TEXT_PARTS = frozenset(("input_text", "output_text"))
+_THINKING = frozenset(("enabled", "disabled", "auto"))
 
 
 @dataclasses.dataclass
@@ -266,3 +267,71 @@ def function_arguments(arguments: Any) -> str:
 
 def responder_error(why: str) -> ApiError:
     return ApiError(500, "InternalServiceError", f"The emulator's responder {why}.")
+
+
+def parse_thinking(raw: Any) -> dict[str, Any] | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, dict) or raw.get("type") not in _THINKING:
+        raise invalid("thinking.type", "must be 'enabled', 'disabled' or 'auto'")
+    return {"type": raw["type"]}
+
+
+def parse_caching(raw: Any) -> tuple[bool, bool]:
+    if raw is None:
+        return False, False
+    if not isinstance(raw, dict):
+        raise invalid("caching", "must be an object")
+    kind = raw.get("type", "disabled")
+    if kind not in ("enabled", "disabled"):
+        raise invalid("caching.type", "must be 'enabled' or 'disabled'")
+    prefix = raw.get("prefix")
+    if prefix is not None and not isinstance(prefix, bool):
+        raise invalid("caching.prefix", "must be true or false")
+    if prefix and kind != "enabled":
+        raise invalid("caching.prefix", "a prefix cache needs caching.type 'enabled'")
+    return kind == "enabled", bool(prefix)
+
+
+def response_usage(inp: int, cached: int, out: int, reasoning: int) -> dict[str, Any]:
+    return {
+        "input_tokens": inp,
+        "input_tokens_details": {"cached_tokens": cached},
+        "output_tokens": out,
+        "output_tokens_details": {"reasoning_tokens": reasoning},
+        "total_tokens": inp + out,
+    }
+
+
+def last_user_text(transcript: Sequence[Mapping[str, Any]]) -> str:
+    for item in reversed(transcript):
+        if item.get("role") == "user":
+            return content_text(item.get("content"))
+    return ""
+
+
+def check_call_outputs(
+    chain: Sequence[Mapping[str, Any]], items: Sequence[Mapping[str, Any]]
+) -> None:
+    calls = {i["call_id"] for i in chain if i.get("type") == "function_call"}
+    for item in items:
+        if item["type"] == "function_call":
+            calls.add(item["call_id"])
+        elif item["type"] == "function_call_output" and item["call_id"] not in calls:
+            raise invalid(
+                "input",
+                f"no function call with call_id {item['call_id']!r} precedes its output",
+            )
+
+
+def parse_tool_choice(raw: Any, tools: list[dict[str, Any]] | None) -> Any:
+    if raw is None:
+        return None
+    if raw in ("none", "auto", "required"):
+        return raw
+    names = {t["name"] for t in tools or () if t["type"] == "function"}
+    if isinstance(raw, dict) and raw.get("type") == "function":
+        if raw.get("name") not in names:
+            raise invalid("tool_choice", f"names no declared function tool: {raw.get('name')!r}")
+        return {"type": "function", "name": raw["name"]}
+    raise invalid("tool_choice", "must be none, auto, required or {type: function, name}")

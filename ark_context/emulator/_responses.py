@@ -10,30 +10,35 @@ import copy
 import dataclasses
 import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from ._common import PATH_RESPONSES, is_int, is_number, new_record
 from ._errors import ApiError, invalid, required_model
 from ._responder import FunctionCall, echo_responder
 from ._response_items import (
+    check_call_outputs,
     check_input,
     function_arguments,
     function_tools,
     input_item,
+    last_user_text,
     output_context_item,
+    parse_caching,
+    parse_thinking,
+    parse_tool_choice,
     responder_error,
+    response_usage,
     schema_instance,
     text_format,
 )
 from ._response_store import ResponseStore, Stored
-from ._tokens import MESSAGE_OVERHEAD, content_text, count_tokens, truncate_tokens
+from ._tokens import MESSAGE_OVERHEAD, count_tokens, truncate_tokens
 
 _INSTRUCTIONS_MESSAGE = (
     "The parameter `instructions` specified in the request are not valid: "
     "caching is not supported for instructions."
 )
-_THINKING = frozenset(("enabled", "disabled", "auto"))
 _EFFORTS = frozenset(("minimal", "low", "medium", "high"))
 
 
@@ -55,40 +60,6 @@ class ResponseTurn:
     fmt: dict[str, Any] | None
     params: dict[str, Any]
     applied: bool = False
-
-
-def _thinking(raw: Any) -> dict[str, Any] | None:
-    if raw is None:
-        return None
-    if not isinstance(raw, dict) or raw.get("type") not in _THINKING:
-        raise invalid("thinking.type", "must be 'enabled', 'disabled' or 'auto'")
-    return {"type": raw["type"]}
-
-
-def _caching(raw: Any) -> tuple[bool, bool]:
-    if raw is None:
-        return False, False
-    if not isinstance(raw, dict):
-        raise invalid("caching", "must be an object")
-    kind = raw.get("type", "disabled")
-    if kind not in ("enabled", "disabled"):
-        raise invalid("caching.type", "must be 'enabled' or 'disabled'")
-    prefix = raw.get("prefix")
-    if prefix is not None and not isinstance(prefix, bool):
-        raise invalid("caching.prefix", "must be true or false")
-    if prefix and kind != "enabled":
-        raise invalid("caching.prefix", "a prefix cache needs caching.type 'enabled'")
-    return kind == "enabled", bool(prefix)
-
-
-def _usage(inp: int, cached: int, out: int, reasoning: int) -> dict[str, Any]:
-    return {
-        "input_tokens": inp,
-        "input_tokens_details": {"cached_tokens": cached},
-        "output_tokens": out,
-        "output_tokens_details": {"reasoning_tokens": reasoning},
-        "total_tokens": inp + out,
-    }
 
 
 class ResponsesAPI(ResponseStore):
@@ -135,7 +106,7 @@ class ResponsesAPI(ResponseStore):
         instructions = body.get("instructions")
         if instructions is not None and not isinstance(instructions, str):
             raise invalid("instructions", "must be a string")
-        caching, prefix = _caching(body.get("caching"))
+        caching, prefix = parse_caching(body.get("caching"))
         store = body.get("store")
         if store is not None and not isinstance(store, bool):
             raise invalid("store", "must be true or false")
@@ -144,7 +115,7 @@ class ResponsesAPI(ResponseStore):
         if stream is not None and not isinstance(stream, bool):
             raise invalid("stream", "must be true or false")
         stream = bool(stream)
-        thinking = _thinking(body.get("thinking"))
+        thinking = parse_thinking(body.get("thinking"))
         reasoning = body.get("reasoning")
         if reasoning is not None:
             if not isinstance(reasoning, dict) or reasoning.get("effort") not in _EFFORTS:
@@ -212,7 +183,7 @@ class ResponsesAPI(ResponseStore):
                     chain_count += 1
             new_ids = [self._item_id(i) for i in items]
             new_items = [input_item(i, item_id) for i, item_id in zip(items, new_ids, strict=True)]
-            self._check_call_outputs(chain_views, items)
+            check_call_outputs(chain_views, items)
             if chain_count + len(new_items) > self.max_chain_items:
                 raise invalid(
                     "previous_response_id",
@@ -244,7 +215,7 @@ class ResponsesAPI(ResponseStore):
                 and same_thinking
                 and (parent is None or parent.wrote_cache or prefix)
             )
-            tool_choice = self._tool_choice(body.get("tool_choice"), tools)
+            tool_choice = parse_tool_choice(body.get("tool_choice"), tools)
             stored = Stored(
                 id=f"resp_{self.new_id()}",
                 model=model,
@@ -304,20 +275,6 @@ class ResponsesAPI(ResponseStore):
         prefix = {"function_call": "fc", "function_call_output": "fco"}.get(item["type"], "msg")
         return f"{prefix}_{self.new_id()}"
 
-    @staticmethod
-    def _check_call_outputs(
-        chain: Sequence[Mapping[str, Any]], items: Sequence[Mapping[str, Any]]
-    ) -> None:
-        calls = {i["call_id"] for i in chain if i.get("type") == "function_call"}
-        for item in items:
-            if item["type"] == "function_call":
-                calls.add(item["call_id"])
-            elif item["type"] == "function_call_output" and item["call_id"] not in calls:
-                raise invalid(
-                    "input",
-                    f"no function call with call_id {item['call_id']!r} precedes its output",
-                )
-
     def _expire_at(self, raw: Any, created: int, caching: bool) -> int:
         if raw is None:
             return created + self.expire_default
@@ -353,21 +310,6 @@ class ResponsesAPI(ResponseStore):
                 "truncated: start a new chain from a shorter transcript.",
                 "input",
             )
-
-    @staticmethod
-    def _tool_choice(raw: Any, tools: list[dict[str, Any]] | None) -> Any:
-        if raw is None:
-            return None
-        if raw in ("none", "auto", "required"):
-            return raw
-        names = {t["name"] for t in tools or () if t["type"] == "function"}
-        if isinstance(raw, dict) and raw.get("type") == "function":
-            if raw.get("name") not in names:
-                raise invalid(
-                    "tool_choice", f"names no declared function tool: {raw.get('name')!r}"
-                )
-            return {"type": "function", "name": raw["name"]}
-        raise invalid("tool_choice", "must be none, auto, required or {type: function, name}")
 
     # ------------------------------------------------------------------ reply
     def _reply(self, turn: ResponseTurn) -> str | list[FunctionCall]:
@@ -413,7 +355,7 @@ class ResponsesAPI(ResponseStore):
         incomplete = False
         if not r.prefix:
             if turn.thinking_on:
-                summary = f"Thinking about: {_last_user_text(r.transcript)}"
+                summary = f"Thinking about: {last_user_text(r.transcript)}"
                 summary, incomplete = truncate_tokens(summary, budget)
                 reasoning_tokens = count_tokens(summary)
                 budget -= reasoning_tokens
@@ -446,7 +388,7 @@ class ResponsesAPI(ResponseStore):
         if r.wrote_cache:
             r.cache_tokens = turn.input_tokens + sum(c.tokens for c in context_output)
         status = "incomplete" if incomplete else "completed"
-        usage = _usage(turn.input_tokens, turn.cached_tokens, out_tokens, reasoning_tokens)
+        usage = response_usage(turn.input_tokens, turn.cached_tokens, out_tokens, reasoning_tokens)
         r.body = self._body(r, turn, status, usage)
         r.completed_at = self.now()
         with self._lock:
@@ -553,13 +495,6 @@ class ResponsesAPI(ResponseStore):
         )
         rec.update(outcome)
         return rec
-
-
-def _last_user_text(transcript: Sequence[Mapping[str, Any]]) -> str:
-    for item in reversed(transcript):
-        if item.get("role") == "user":
-            return content_text(item.get("content"))
-    return ""
 
 
 __all__ = ["ResponseTurn", "ResponsesAPI", "Stored"]

@@ -9,13 +9,14 @@ from typing import Literal
 
 from .._exceptions import ArkInputError
 
-__all__ = ["STATES", "ContextStore", "Entry", "EntryState", "Put", "check_puts"]
+__all__ = ["MAX_COUNTERS", "STATES", "ContextStore", "Entry", "EntryState", "Put", "check_puts"]
 
 #: live: usable; claimed: an in-flight call owns it; superseded: a later transcript
 #: continued it (a branch from here misses with reason "branch"); failed: dropped after
 #: an uncertain outcome; evicted: a store that knows it dropped the key for capacity.
 EntryState = Literal["live", "claimed", "superseded", "failed", "evicted"]
 STATES: tuple[EntryState, ...] = ("live", "claimed", "superseded", "failed", "evicted")
+MAX_COUNTERS = 16
 
 
 @dataclass(slots=True)
@@ -28,19 +29,27 @@ class Entry:
     ttl: int = 0
     prev: bytes | None = None  # digest of the transcript this one continued
     tokens: int = 0  # tokens the server holds for this transcript (0: unknown)
+    #: small non-negative counters (at most 16, each < 2**32): evidence records of the
+    #: adaptive router keep their counts here; context entries leave it empty.
+    counters: tuple[int, ...] = ()
 
     def encode(self) -> str:
-        """Compact text form for Redis: ``state|ttl|last_used|prev_hex|tokens|context_id``."""
+        """Compact text form for Redis: ``state|ttl|last_used|prev_hex|tokens|context_id``.
+
+        Counters ride in the tokens field as ``tokens+c1,c2,...`` (only when there are
+        any), so values written before counters existed decode unchanged."""
         prev = self.prev.hex() if self.prev else ""
-        return (
-            f"{self.state}|{self.ttl}|{self.last_used:.3f}|{prev}|{self.tokens}|{self.context_id}"
-        )
+        tokens = str(self.tokens)
+        if self.counters:
+            tokens += "+" + ",".join(map(str, self.counters))
+        return f"{self.state}|{self.ttl}|{self.last_used:.3f}|{prev}|{tokens}|{self.context_id}"
 
     @classmethod
     def decode(cls, raw: str | bytes) -> Entry:
         if isinstance(raw, bytes):
             raw = raw.decode()
         state, ttl, last_used, prev, tokens, cid = raw.split("|", 5)
+        tokens, _, counts = tokens.partition("+")
         return cls(
             cid,
             state,  # type: ignore[arg-type]
@@ -48,6 +57,7 @@ class Entry:
             int(ttl),
             bytes.fromhex(prev) if prev else None,
             int(tokens),
+            tuple(int(c) for c in counts.split(",")) if counts else (),
         )
 
 
@@ -85,6 +95,16 @@ def check_puts(puts: Sequence[Put], deletes: Sequence[bytes] = ()) -> None:
             )
         if type(e.tokens) is not int or e.tokens < 0:
             raise ArkInputError(f"Entry.tokens must be an int >= 0, got {e.tokens!r}.")
+        c = e.counters
+        if (
+            type(c) is not tuple
+            or len(c) > MAX_COUNTERS
+            or any(type(n) is not int or not 0 <= n < 2**32 for n in c)
+        ):
+            raise ArkInputError(
+                f"Entry.counters must be a tuple of at most {MAX_COUNTERS} ints in "
+                f"[0, 2**32); got {c!r:.120}."
+            )
         if e.prev is not None and type(e.prev) is not bytes:
             raise ArkInputError(f"Entry.prev must be bytes or None, got {type(e.prev).__name__}.")
 

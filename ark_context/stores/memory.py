@@ -26,8 +26,9 @@ _STATES = STATES
 _STATE_CODE: dict[str, int] = {s: i for i, s in enumerate(_STATES)}
 _LIVE, _CLAIMED = _STATE_CODE["live"], _STATE_CODE["claimed"]
 _CLAIMED_BYTE = bytes([_CLAIMED])
-#: state code, len(prev), ttl, last_used, expire_at, tokens; then prev, then the context id.
-_HEADER = struct.Struct("<BBIddI")
+#: state code, len(prev), ttl, last_used, expire_at, tokens, number of counters; then
+#: prev, then the counters (uint32 each), then the context id.
+_HEADER = struct.Struct("<BBIddIB")
 _HSIZE = _HEADER.size
 _EXPIRE_AT = struct.Struct("<d")
 _EXPIRE_OFFSET = 14  # offset of expire_at inside _HEADER
@@ -39,9 +40,20 @@ def _pack(key: bytes, entry: Entry, expire_at: float) -> bytes:
         if type(key) is not bytes:
             raise TypeError(key)
         prev = entry.prev or b""
+        counters = entry.counters
+        if counters:  # rare (evidence records): check them fully
+            check_puts([(key, entry, expire_at)])
         head = _HEADER.pack(
-            _STATE_CODE[entry.state], len(prev), entry.ttl, entry.last_used, expire_at, entry.tokens
+            _STATE_CODE[entry.state],
+            len(prev),
+            entry.ttl,
+            entry.last_used,
+            expire_at,
+            entry.tokens,
+            len(counters),
         )
+        if counters:
+            prev += struct.pack(f"<{len(counters)}I", *counters)
         return head + prev + entry.context_id.encode()
     except (KeyError, AttributeError, TypeError, ValueError, struct.error):
         check_puts([(key, entry, expire_at)])  # raises the precise ArkInputError
@@ -52,10 +64,14 @@ def _pack(key: bytes, entry: Entry, expire_at: float) -> bytes:
 
 
 def _unpack(raw: bytes, state: EntryState | None = None) -> Entry:
-    code, plen, ttl, last_used, _, tokens = _HEADER.unpack_from(raw)
+    code, plen, ttl, last_used, _, tokens, ncount = _HEADER.unpack_from(raw)
     end = _HSIZE + plen
     prev = raw[_HSIZE:end] if plen else None
-    return Entry(raw[end:].decode(), state or _STATES[code], last_used, ttl, prev, tokens)
+    counters: tuple[int, ...] = ()
+    if ncount:
+        counters = struct.unpack_from(f"<{ncount}I", raw, end)
+        end += 4 * ncount
+    return Entry(raw[end:].decode(), state or _STATES[code], last_used, ttl, prev, tokens, counters)
 
 
 def _expire_at(raw: bytes) -> float:

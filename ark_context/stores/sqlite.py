@@ -24,7 +24,12 @@ from ._base import ContextStore, Entry, EntryState, Put, check_puts
 
 __all__ = ["SQLiteStore"]
 
-_TABLE = "ark_context_entries_v2"  # v2: tokens column
+# Schema history. v1 (``ark_context_entries``): no tokens. v2 (``ark_context_entries_v2``):
+# tokens. v2 + ``counters`` (evidence of the adaptive router, as ``"3,1,0"``): added in
+# place with ALTER TABLE, so processes running the previous release keep working on the
+# same file. Opening a file migrates it in one transaction; v1 rows are copied, not lost.
+_TABLE = "ark_context_entries_v2"
+_V1_TABLE = "ark_context_entries"
 _SCHEMA = f"""
 CREATE TABLE IF NOT EXISTS {_TABLE} (
     k BLOB PRIMARY KEY,
@@ -34,19 +39,22 @@ CREATE TABLE IF NOT EXISTS {_TABLE} (
     ttl INTEGER NOT NULL,
     prev BLOB,
     tokens INTEGER NOT NULL DEFAULT 0,
-    expires_at REAL NOT NULL
+    expires_at REAL NOT NULL,
+    counters TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS {_TABLE}_expires ON {_TABLE} (expires_at);
 """
-_COLS = "context_id, state, last_used, ttl, prev, tokens"
+_COLUMNS = {"k", "state", "context_id", "last_used", "ttl", "prev", "tokens", "expires_at"}
+_V1_COLUMNS = {"k", "state", "context_id", "last_used", "ttl", "prev", "expires_at"}
+_COLS = "context_id, state, last_used, ttl, prev, tokens, counters"
 _UPSERT = (
     f"INSERT OR REPLACE INTO {_TABLE} "
-    "(k, state, context_id, last_used, ttl, prev, tokens, expires_at) "
-    "VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
+    "(k, state, context_id, last_used, ttl, prev, tokens, counters, expires_at) "
+    "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 _CLAIM_RETURNING = (
     f"UPDATE {_TABLE} SET state = 'claimed' WHERE k = ? AND state = 'live' AND expires_at > ? "
-    "RETURNING context_id, last_used, ttl, prev, tokens"
+    "RETURNING context_id, last_used, ttl, prev, tokens, counters"
 )
 _HAS_RETURNING = sqlite3.sqlite_version_info >= (3, 35, 0)
 _CHUNK = 500  # bound variables per statement (old SQLite builds allow 999)
@@ -110,11 +118,21 @@ class SQLiteStore(ContextStore):
 
     def _connect_or_raise(self) -> None:
         try:
-            self._conn().executescript(_SCHEMA)  # idempotent; openers wait on busy_timeout
+            conn = self._conn()
         except sqlite3.Error as exc:
             raise ArkConfigError(
                 f"SQLiteStore cannot open {self.path!r} ({exc}); check that the directory "
                 "exists and is writable, or pass another path."
+            ) from exc
+        try:
+            _migrate(conn)  # idempotent; openers wait on busy_timeout
+        except sqlite3.Error as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise ArkConfigError(
+                f"SQLiteStore cannot bring {self.path!r} to the current schema ({exc}); "
+                "nothing was changed. Open it once with write access (it is migrated in "
+                "place, keeping every entry), or pass another path."
             ) from exc
 
     def _conn(self) -> sqlite3.Connection:
@@ -163,7 +181,7 @@ class SQLiteStore(ContextStore):
             return []
         _check_keys(keys)
         conn, now = self._conn(), self._clock()
-        found: dict[bytes, tuple[str, EntryState, float, int, bytes | None]] = {}
+        found: dict[bytes, tuple[str, EntryState, float, int, bytes | None, int, str]] = {}
         unique = list(dict.fromkeys(keys))
         several = len(unique) > _CHUNK
         if several:
@@ -184,7 +202,7 @@ class SQLiteStore(ContextStore):
         out: list[Entry | None] = []
         for k in keys:
             row = found.get(k)
-            out.append(None if row is None else Entry(*row))
+            out.append(None if row is None else Entry(*row[:6], _counters(row[6])))
         return out
 
     def claim(self, key: bytes) -> Entry | None:
@@ -198,7 +216,7 @@ class SQLiteStore(ContextStore):
             conn.execute("BEGIN IMMEDIATE")
             try:
                 row = conn.execute(
-                    f"SELECT context_id, last_used, ttl, prev, tokens FROM {_TABLE} "
+                    f"SELECT context_id, last_used, ttl, prev, tokens, counters FROM {_TABLE} "
                     "WHERE k = ? AND state = 'live' AND expires_at > ?",
                     (key, now),
                 ).fetchone()
@@ -210,8 +228,8 @@ class SQLiteStore(ContextStore):
                 raise
         if row is None:
             return None
-        cid, last_used, ttl, prev, tokens = row
-        return Entry(cid, "live", last_used, ttl, prev, tokens)
+        cid, last_used, ttl, prev, tokens, counters = row
+        return Entry(cid, "live", last_used, ttl, prev, tokens, _counters(counters))
 
     def apply(self, puts: Sequence[Put] = (), deletes: Sequence[bytes] = ()) -> None:
         check_puts(puts, deletes)
@@ -225,7 +243,17 @@ class SQLiteStore(ContextStore):
             conn.executemany(
                 _UPSERT,
                 [
-                    (k, e.state, e.context_id, e.last_used, e.ttl, e.prev, e.tokens, exp)
+                    (
+                        k,
+                        e.state,
+                        e.context_id,
+                        e.last_used,
+                        e.ttl,
+                        e.prev,
+                        e.tokens,
+                        ",".join(map(str, e.counters)),
+                        exp,
+                    )
                     for k, e, exp in puts
                 ],
             )
@@ -262,6 +290,47 @@ class SQLiteStore(ContextStore):
 
     async def aapply(self, puts: Sequence[Put] = (), deletes: Sequence[bytes] = ()) -> None:
         await asyncio.to_thread(self.apply, puts, deletes)
+
+
+def _counters(text: str | None) -> tuple[int, ...]:
+    return tuple(int(c) for c in text.split(",")) if text else ()
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
+def _migrate(conn: sqlite3.Connection) -> None:
+    """Create or upgrade the schema in one transaction: add the ``counters`` column to a
+    v2 table, and copy a v1 table's rows (tokens unknown: 0) before dropping it."""
+    have = _columns(conn, _TABLE)
+    v1 = _columns(conn, _V1_TABLE)
+    if have and "counters" in have and not v1:
+        return  # current: the common case takes no write lock
+    if have and not have >= _COLUMNS:
+        raise sqlite3.DatabaseError(
+            f"table {_TABLE} has columns {sorted(have)}, not those of any ark-context release"
+        )
+    if v1 and not v1 >= _V1_COLUMNS:
+        raise sqlite3.DatabaseError(
+            f"table {_V1_TABLE} has columns {sorted(v1)}, not those of any ark-context release"
+        )
+    conn.execute("BEGIN IMMEDIATE")
+    have = _columns(conn, _TABLE)  # another process may have migrated meanwhile
+    if not have:
+        for stmt in _SCHEMA.split(";"):
+            if stmt.strip():
+                conn.execute(stmt)
+    elif "counters" not in have:
+        conn.execute(f"ALTER TABLE {_TABLE} ADD COLUMN counters TEXT NOT NULL DEFAULT ''")
+    if _columns(conn, _V1_TABLE):
+        conn.execute(
+            f"INSERT OR IGNORE INTO {_TABLE} "
+            "(k, state, context_id, last_used, ttl, prev, tokens, counters, expires_at) "
+            f"SELECT k, state, context_id, last_used, ttl, prev, 0, '', expires_at FROM {_V1_TABLE}"
+        )
+        conn.execute(f"DROP TABLE {_V1_TABLE}")
+    conn.execute("COMMIT")
 
 
 def _check_keys(keys: Sequence[bytes]) -> None:

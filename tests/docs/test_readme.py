@@ -1,0 +1,282 @@
+"""README.md cannot rot: its Python snippets run, its configuration table is generated from
+``ArkContextParams``, and every row of its bad-input table is reproduced here.
+
+Regenerate the configuration table after changing a field:
+``.venv/bin/python -m tests.docs.test_readme --write``.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import sys
+import warnings
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ark_context import ArkContextParams
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
+SETTINGS = ROOT / "ark_context" / "_settings.py"
+TABLE_START = "<!-- config-table:start (generated: python -m tests.docs.test_readme --write) -->"
+TABLE_END = "<!-- config-table:end -->"
+SKIP_MARK = "<!-- readme-test: skip"
+
+# -- the configuration table -----------------------------------------------------------------
+
+_ENV = {"model": "ARK_MODEL", "api_key": "ARK_API_KEY", "base_url": "ARK_BASE_URL"}
+_DEFAULT = {
+    "model": "required",
+    "api_key": "required",
+    "base_url": "`https://ark.cn-beijing.volces.com/api/v3`",
+    "model_kwargs": "`{}`",
+    "store": "process-wide `InMemoryStore`",
+}
+
+
+def _field_docs() -> dict[str, tuple[str, str]]:
+    """field -> (annotation source, docstring) from the class body of ArkContextParams."""
+    tree = ast.parse(SETTINGS.read_text(encoding="utf-8"))
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "ArkContextParams")
+    out: dict[str, tuple[str, str]] = {}
+    body = cls.body
+    for stmt, nxt in zip(body, [*body[1:], None], strict=True):
+        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
+            doc = ""
+            if (
+                isinstance(nxt, ast.Expr)
+                and isinstance(nxt.value, ast.Constant)
+                and isinstance(nxt.value.value, str)
+            ):
+                doc = " ".join(nxt.value.value.split())
+            out[stmt.target.id] = (ast.unparse(stmt.annotation), doc.replace("``", "`"))
+    return out
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|")
+
+
+def config_table() -> str:
+    docs = _field_docs()
+    lines = [
+        "| Field | Type | Default | Environment | Meaning |",
+        "|---|---|---|---|---|",
+    ]
+    for name, field in ArkContextParams.model_fields.items():
+        annotation, doc = docs[name]
+        annotation = annotation.replace("SecretStr", "str")
+        default = _DEFAULT.get(name, f"`{field.default!r}`")
+        env = f"`{_ENV[name]}`" if name in _ENV else ""
+        lines.append(f"| `{name}` | `{_cell(annotation)}` | {default} | {env} | {_cell(doc)} |")
+    return "\n".join(lines)
+
+
+def _readme() -> str:
+    return README.read_text(encoding="utf-8")
+
+
+def write_config_table() -> None:
+    text = _readme()
+    head, rest = text.split(TABLE_START, 1)
+    _, tail = rest.split(TABLE_END, 1)
+    README.write_text(f"{head}{TABLE_START}\n{config_table()}\n{TABLE_END}{tail}", encoding="utf-8")
+
+
+def test_config_table_is_generated_from_the_settings() -> None:
+    text = _readme()
+    assert TABLE_START in text and TABLE_END in text
+    current = text.split(TABLE_START, 1)[1].split(TABLE_END, 1)[0].strip()
+    assert current == config_table(), (
+        "README configuration table is stale: python -m tests.docs.test_readme --write"
+    )
+    for name in ArkContextParams.model_fields:
+        assert f"| `{name}` |" in current
+
+
+# -- the Python snippets ----------------------------------------------------------------------
+
+
+def _snippets() -> list[tuple[int, str, bool]]:
+    """(line number, code, skipped) for every ```python block."""
+    out = []
+    lines = _readme().splitlines()
+    i = 0
+    while i < len(lines):
+        if lines[i].strip() == "```python":
+            start = i + 1
+            j = start
+            while lines[j].strip() != "```":
+                j += 1
+            before = next((lines[k] for k in range(i - 1, -1, -1) if lines[k].strip()), "")
+            out.append((start + 1, "\n".join(lines[start:j]), before.startswith(SKIP_MARK)))
+            i = j
+        i += 1
+    return out
+
+
+SNIPPETS = _snippets()
+
+
+def test_most_snippets_run() -> None:
+    assert len(SNIPPETS) >= 6
+    assert sum(1 for *_, skipped in SNIPPETS if not skipped) >= 4
+
+
+@pytest.mark.parametrize(
+    "line,code",
+    [(line, code) for line, code, skipped in SNIPPETS if not skipped],
+    ids=[f"README.md:{line}" for line, _, skipped in SNIPPETS if not skipped],
+)
+def test_snippet_runs(
+    line: int, code: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    for var in ("ARK_API_KEY", "ARK_MODEL", "ARK_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.chdir(tmp_path)
+    compiled = compile(code, f"README.md:{line}", "exec")
+    exec(compiled, {"__name__": "__readme__"})
+
+
+# -- the bad-input table ----------------------------------------------------------------------
+
+
+def _bad_input_rows() -> list[tuple[str, str]]:
+    text = _readme()
+    section = text.split("## What each mistake gets", 1)[1].split("\n## ", 1)[0]
+    rows = []
+    for line in section.splitlines():
+        if line.startswith("| ") and not line.startswith("| Mistake") and "---" not in line:
+            cells = [c.strip() for c in line.strip().strip("|").split(" | ")]
+            rows.append((cells[0], cells[1]))
+    return rows
+
+
+def _chat(**kw: Any) -> Any:
+    from langchain_ark_context import ChatArkContext
+
+    kw.setdefault("model", "ep-x")
+    kw.setdefault("api_key", "sk-readme")
+    return ChatArkContext(**kw)
+
+
+def _scenarios(emu: Any, strict_url: str, small_url: str) -> dict[str, Callable[[], Any]]:
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+
+    from llama_index_ark_context import ArkContextLLM
+
+    ok = {"base_url": emu.base_url}
+    tool_call = AIMessage("", tool_calls=[{"name": "f", "args": {}, "id": "1"}])
+
+    def garbage(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, text="<html>proxy login</html>", headers={"content-type": "text/html"}
+        )
+
+    return {
+        "`ttl` outside [3600, 604800]": lambda: _chat(**ok, ttl=60),
+        "Unknown `mode`": lambda: _chat(**ok, mode="cache"),
+        '`truncation_strategy` with `mode="common_prefix"`': lambda: _chat(
+            **ok,
+            mode="common_prefix",
+            truncation_strategy={"type": "last_history_tokens", "last_history_tokens": 100},
+        ),
+        "`tools` / `response_format` in `model_kwargs`": lambda: _chat(
+            **ok, model_kwargs={"tools": []}
+        ),
+        "Base URL without a scheme": lambda: _chat(base_url="ark.cn-beijing.volces.com/api/v3"),
+        "No API key": lambda: _chat(api_key=None, **ok).invoke("hi"),
+        "No model": lambda: _chat(model="", **ok).invoke("hi"),
+        "Wrong API key": lambda: _chat(base_url=strict_url, api_key="sk-wrong").invoke("hi"),
+        "Wrong endpoint id": lambda: _wrong_endpoint(emu),
+        "Empty message list": lambda: _chat(**ok).invoke([]),
+        "Last message from the assistant": lambda: _chat(**ok).invoke(
+            [HumanMessage("hi"), AIMessage("hello")]
+        ),
+        "Tool messages or tool calls in the history": lambda: _chat(**ok).invoke(
+            [HumanMessage("hi"), tool_call, ToolMessage("r", tool_call_id="1")]
+        ),
+        "`bind_tools` / `with_structured_output`": lambda: _chat(**ok).bind_tools([]),
+        "Images or other non-text content": lambda: _chat(**ok).invoke(
+            [HumanMessage(content=[{"type": "image_url", "image_url": {"url": "http://x/y.png"}}])]
+        ),
+        "Lone surrogates in the text": lambda: _chat(**ok).invoke([HumanMessage("bad \ud800")]),
+        "Prompt longer than the model's window": lambda: _chat(base_url=small_url).invoke(
+            [SystemMessage("s"), HumanMessage("word " * 400)]
+        ),
+        "Server answers something that is not the Ark API": lambda: _chat(
+            base_url="http://gateway.invalid/api/v3",
+            http_client=httpx.Client(transport=httpx.MockTransport(garbage)),
+        ).invoke([SystemMessage("s"), HumanMessage("hi")]),
+        "Unknown keyword argument": lambda: _warns(lambda: _chat(**ok, temprature=0.2)),
+        "LlamaIndex: same mistakes": lambda: ArkContextLLM(model="ep-x", api_key="k", ttl=60),
+    }
+
+
+def _wrong_endpoint(emu: Any) -> None:
+    # The emulator accepts any endpoint id; inject the answer Ark documents for an unknown one.
+    emu.inject_fault(
+        "/context/create",
+        "status",
+        status=404,
+        code="InvalidEndpointOrModel.NotFound",
+        message="The model or endpoint ep-wrong does not exist or you do not have access to it.",
+    )
+    from langchain_core.messages import HumanMessage, SystemMessage
+
+    _chat(model="ep-wrong", base_url=emu.base_url).invoke([SystemMessage("s"), HumanMessage("hi")])
+
+
+def _warns(fn: Callable[[], Any]) -> None:
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fn()
+    raise caught[0].message  # type: ignore[misc]
+
+
+@pytest.fixture(scope="module")
+def servers() -> Any:
+    from ark_context.emulator import run_emulator
+
+    with (
+        run_emulator() as open_emu,
+        run_emulator(api_keys=["sk-right"]) as strict,
+        run_emulator(model_window=200) as small,
+    ):
+        yield open_emu, strict.base_url, small.base_url
+
+
+def test_bad_input_table_is_true(servers: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("ARK_API_KEY", "ARK_MODEL", "ARK_BASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+    rows = _bad_input_rows()
+    scenarios = _scenarios(*servers)
+    assert [m for m, _ in rows] == list(scenarios), "README rows and scenarios differ"
+    for mistake, outcome in rows:
+        expected = re.findall(r"`(\w+(?:Error|Warning))`", outcome)
+        assert expected, f"row {mistake!r} names no error class"
+        try:
+            scenarios[mistake]()
+        except BaseException as err:  # the table's claim is checked below
+            names = {c.__name__ for c in type(err).__mro__}
+            assert expected[0] in names, f"{mistake}: got {type(err).__name__}: {err}"
+            quoted = re.findall(r'"([^"]+)"', outcome)
+            for fragment in quoted:
+                assert fragment in str(err), f"{mistake}: {fragment!r} not in {err}"
+            assert "sk-wrong" not in str(err) and "sk-readme" not in str(err)
+            continue
+        pytest.fail(f"{mistake}: no error raised")
+
+
+if __name__ == "__main__":
+    if "--write" in sys.argv:
+        write_config_table()
+    else:
+        print(config_table())
