@@ -425,7 +425,11 @@ def parse_response(response: Mapping[str, Any]) -> ResponsesResult:
 class ToolCallChunk:
     """A fragment of one tool call. ``index`` counts function calls in the reply (0, 1,
     ...); ``id`` and ``name`` come with the first fragment, ``arguments`` pieces concatenate
-    to the call's raw argument text."""
+    to the call's raw argument text.
+
+    >>> ToolCallChunk(0, id="call_1", name="f").arguments
+    ''
+    """
 
     index: int
     id: str | None = None
@@ -436,7 +440,11 @@ class ToolCallChunk:
 @dataclass(frozen=True, slots=True)
 class StreamDelta:
     """What one stream event adds: text, reasoning text, a tool call fragment, or (last)
-    the final :class:`ResponsesResult` with usage."""
+    the final :class:`ResponsesResult` with usage.
+
+    >>> StreamDelta(text="Hi").result is None
+    True
+    """
 
     text: str = ""
     reasoning: str = ""

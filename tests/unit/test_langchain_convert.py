@@ -445,3 +445,69 @@ def test_structured_output_dict_schema() -> None:
 def test_structured_output_bad_method() -> None:
     with pytest.raises(ArkInputError, match="function_calling"):
         structured_output(ScriptedChat(replies=[], sent=[]), Person, method="xml")  # type: ignore[arg-type]
+
+
+# -- a LangGraph agent end to end over scripted Responses replies -----------------------------------
+
+
+class StreamingScriptedChat(ScriptedChat):
+    """ScriptedChat that also streams its replies through the accumulator and ChunkBuilder."""
+
+    wires: list[list[dict[str, Any]]] = []
+    streamed_calls: int = 0
+
+    def _generate(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> ChatResult:
+        self.wires.append(to_wire_messages(messages))
+        return super()._generate(messages, stop, run_manager, **kwargs)
+
+    def _stream(
+        self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kwargs: Any
+    ) -> Any:
+        from langchain_core.outputs import ChatGenerationChunk
+
+        self.wires.append(to_wire_messages(messages))
+        self.streamed_calls += 1
+        acc, builder = ResponsesStreamAccumulator(), ChunkBuilder("m")
+        for event in stream_events(self.replies.pop(0)):
+            delta = acc.feed(event)
+            chunk = builder.chunk(delta) if delta is not None else None
+            if chunk is not None:
+                yield ChatGenerationChunk(message=chunk)
+
+
+@pytest.mark.parametrize("streamed", [False, True])
+def test_react_agent_history_extends_each_recorded_reply(streamed: bool) -> None:
+    """Each agent step's history = the previous step's history + the reply as the backend
+    records it (ResponsesResult.wire_message) + tool results: the digest stored after a
+    reply is a prefix of the next call's, invoked or streamed."""
+    from langgraph.prebuilt import create_react_agent
+
+    replies = [
+        response_object(
+            rid="r1", calls=[("c1", "get_weather", '{"city": "Paris"}')], reasoning=["need it"]
+        ),
+        response_object(
+            rid="r2",
+            text="And Rome.",
+            calls=[("c2", "get_weather", '{ "city":"Rome", "unit": "F" }')],
+        ),
+        response_object(rid="r3", text="Paris 18°C, Rome 18°F."),
+    ]
+    llm = StreamingScriptedChat(replies=[dict(r) for r in replies], sent=[], wires=[])
+    agent = create_react_agent(llm, [get_weather], prompt="You report weather.")
+    inputs = {"messages": [("human", "Weather in Paris and Rome?")]}
+    if streamed:
+        for _ in agent.stream(inputs, stream_mode="messages"):
+            pass
+    else:
+        agent.invoke(inputs)
+    wires = llm.wires
+    assert len(wires) == 3
+    assert llm.streamed_calls == (3 if streamed else 0)
+    for step in (1, 2):
+        recorded = [*wires[step - 1], parse_response(replies[step - 1]).wire_message()]
+        assert wires[step][: len(recorded)] == recorded
+        assert digest_chain(NS, wires[step])[len(recorded) - 1] == digest_chain(NS, recorded)[-1]
+    assert wires[2][-1] == {"role": "tool", "tool_call_id": "c2", "content": "18°F in Rome"}
