@@ -228,7 +228,14 @@ class Chain:
             d = cache.get(content)
             if d is None:
                 d = _content_digest(content, f"messages[{i}]")
-            if len(m) > 2:  # name, or tool fields (see _extra_fields_digest)
+            if len(m) == 3 and (name := m.get("name")):
+                update(
+                    roles.get(m["role"], b"?")
+                    + d
+                    + b"n"
+                    + _content_digest(name, f"messages[{i}].name")
+                )
+            elif len(m) > 2:  # tool fields, or a name with them (see _extra_fields_digest)
                 update(roles.get(m["role"], b"?") + d + _extra_fields_digest(m, i))
             else:
                 update(roles.get(m["role"], b"?") + d)

@@ -57,7 +57,7 @@ def to_input_items(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
 
     System/user text becomes ``input_text``, assistant text ``output_text``; assistant tool
     calls become ``function_call`` items after the assistant's text (an assistant message
-    with no text gives no message item); tool results become ``function_call_output``.
+    with tool calls and no text gives no message item); tool results become ``function_call_output``.
     The Responses API has no message names, so a named message is refused rather than
     sent without its name. Validate first (``validate_conversation_with_tools``).
 
@@ -83,7 +83,8 @@ def to_input_items(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
             continue
         content = m["content"]
         if role == "assistant":
-            if content:
+            calls = m.get("tool_calls") or ()
+            if content or not calls:  # an empty reply is still a turn the model sees
                 items.append(
                     {
                         "type": "message",
@@ -91,7 +92,7 @@ def to_input_items(messages: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
                         "content": [{"type": "output_text", "text": content}],
                     }
                 )
-            for call in m.get("tool_calls") or ():
+            for call in calls:
                 fn = call["function"]
                 items.append(
                     {

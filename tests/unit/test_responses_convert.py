@@ -255,6 +255,18 @@ def test_assistant_without_text_gives_only_function_calls() -> None:
     ]
 
 
+def test_empty_assistant_reply_is_still_sent() -> None:
+    items = to_input_items(
+        [wire_message("user", "a"), wire_message("assistant", ""), wire_message("user", "b")]
+    )
+    assert items[1] == {
+        "type": "message",
+        "role": "assistant",
+        "content": [{"type": "output_text", "text": ""}],
+    }
+    assert parse_response({"output": items[1:2]}).wire_message() == wire_message("assistant", "")
+
+
 def test_named_message_is_refused_not_silently_dropped() -> None:
     with pytest.raises(ArkResponsesInputError, match="no message names") as info:
         to_input_items([wire_message("user", "hi", name="bob")])
