@@ -35,6 +35,7 @@ __all__ = [
     "is_json_schema_format",
     "parse_response",
     "to_input_items",
+    "to_request_fields",
     "to_response_tools",
     "to_text_format",
     "to_tool_choice",
@@ -262,6 +263,98 @@ def is_json_schema_format(text: Mapping[str, Any] | None) -> bool:
     """
     fmt = text.get("format") if isinstance(text, Mapping) else None
     return isinstance(fmt, Mapping) and fmt.get("type") == "json_schema"
+
+
+# -- all request fields at once ------------------------------------------------------------
+
+#: Chat-completions parameters the Responses API has no field for.
+_NO_RESPONSES_FIELD = frozenset(
+    {"frequency_penalty", "presence_penalty", "logprobs", "top_logprobs", "logit_bias", "n", "seed"}
+)
+#: Fields the backend owns (the chain, caching and storage); never from the caller.
+_BACKEND_FIELDS = frozenset(
+    {
+        "model",
+        "input",
+        "previous_response_id",
+        "caching",
+        "store",
+        "expire_at",
+        "instructions",
+        "stream",
+    }
+)
+_PASS_THROUGH = frozenset({"temperature", "top_p", "parallel_tool_calls", "reasoning"})
+_THINKING_TYPES = frozenset({"enabled", "disabled", "auto"})
+
+
+def to_request_fields(params: Mapping[str, Any]) -> tuple[dict[str, Any], list[str]]:
+    """Chat-style call parameters (what ``ark_sampling_params`` and ``bind`` give) ->
+    ``(Responses request fields, names dropped)``.
+
+    ``max_tokens`` becomes ``max_output_tokens``; ``tools``, ``tool_choice`` and
+    ``response_format`` are converted; ``reasoning_effort`` becomes ``reasoning``;
+    ``thinking`` is checked. ``stop`` has no Responses field: it is dropped and named in
+    the second value (report it, e.g. in ``response_metadata``), so frameworks that always
+    pass it keep working. Penalties, logprobs, ``logit_bias``, ``n`` and ``seed`` raise
+    (they would change the answer), as do fields the backend owns (``instructions``,
+    ``caching``, ``previous_response_id``, ...) and unknown names.
+
+    >>> to_request_fields({"max_tokens": 64, "temperature": 0.2, "stop": ["\\n"]})
+    ({'max_output_tokens': 64, 'temperature': 0.2}, ['stop'])
+    """
+    out: dict[str, Any] = {}
+    dropped: list[str] = []
+    tools = params.get("tools") or ()
+    for key, value in params.items():
+        if value is None:
+            continue
+        if key in _PASS_THROUGH:
+            out[key] = value
+        elif key in ("max_tokens", "max_output_tokens", "max_completion_tokens"):
+            out["max_output_tokens"] = value
+        elif key == "tools":
+            if tools:
+                out["tools"] = to_response_tools(tools)
+        elif key == "tool_choice":
+            choice = to_tool_choice(value, tools)
+            if choice is not None:
+                out["tool_choice"] = choice
+        elif key == "response_format":
+            text = to_text_format(value)
+            if text is not None:
+                out["text"] = text
+        elif key == "text":
+            out["text"] = dict(value)
+        elif key == "reasoning_effort":
+            out["reasoning"] = {"effort": value}
+        elif key == "thinking":
+            kind = value.get("type") if isinstance(value, Mapping) else None
+            if kind not in _THINKING_TYPES:
+                raise ArkResponsesInputError(
+                    f"thinking={value!r:.60} is not understood; use {{'type': 'enabled'}}, "
+                    "{'type': 'disabled'} or {'type': 'auto'} (as the model supports)."
+                )
+            out["thinking"] = {"type": kind}
+        elif key == "stop":
+            if value:
+                dropped.append("stop")
+        elif key in _NO_RESPONSES_FIELD:
+            raise ArkResponsesInputError(
+                f"{key!r} is not supported by the Ark Responses API; remove it (setting or "
+                "model_kwargs)."
+            )
+        elif key in _BACKEND_FIELDS:
+            raise ArkResponsesInputError(
+                f"{key!r} is set by ark-context's Responses backend (chains, caching, "
+                "storage); remove it from the call parameters."
+            )
+        else:
+            raise ArkResponsesInputError(
+                f"{key!r} is not a parameter ark-context knows how to send on the Ark "
+                "Responses API; remove it."
+            )
+    return out, dropped
 
 
 # -- response object -> normalised result ---------------------------------------------------

@@ -57,6 +57,7 @@ if TYPE_CHECKING:
 __all__ = [
     "StreamState",
     "force_single_tool_call",
+    "has_tool_messages",
     "prepare_chat_with_tools",
     "to_chat_message",
     "to_chat_response",
@@ -158,6 +159,24 @@ def to_wire_messages(messages: Sequence[ChatMessage]) -> list[ToolWireMessage]:
         )
     validate_conversation_with_tools(wire)
     return wire
+
+
+def has_tool_messages(messages: Sequence[ChatMessage]) -> bool:
+    """Whether a chat holds tool calls or tool results (the Context API cannot take it:
+    such a call goes to plain chat completions or the Responses API).
+
+    >>> has_tool_messages([ChatMessage(role="user", content="hi")])
+    False
+    """
+    for m in messages:
+        if m.role in (MessageRole.TOOL, MessageRole.FUNCTION):
+            return True
+        extra = m.additional_kwargs
+        if extra.get("tool_calls") or extra.get("function_call") or extra.get("tool_call_id"):
+            return True
+        if any(isinstance(b, ToolCallBlock) for b in m.blocks):
+            return True
+    return False
 
 
 # -- results -> LlamaIndex ------------------------------------------------------------------

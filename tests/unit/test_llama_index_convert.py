@@ -42,6 +42,7 @@ from ark_context._responses_convert import (
 from llama_index_ark_context._convert import (
     StreamState,
     force_single_tool_call,
+    has_tool_messages,
     prepare_chat_with_tools,
     to_chat_message,
     to_chat_response,
@@ -115,6 +116,8 @@ def test_history_with_tool_calls_to_wire() -> None:
         {"role": "tool", "tool_call_id": "c2", "content": "20°C"},
     ]
     assert "the user wants weather" not in str(to_input_items(wire))
+    assert has_tool_messages(history) and has_tool_messages(history[:3])
+    assert not has_tool_messages(history[:2])
 
 
 def test_openai_style_additional_kwargs_tool_calls() -> None:

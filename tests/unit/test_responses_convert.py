@@ -33,6 +33,7 @@ from ark_context._responses_convert import (
     is_json_schema_format,
     parse_response,
     to_input_items,
+    to_request_fields,
     to_response_tools,
     to_text_format,
     to_tool_choice,
@@ -640,3 +641,54 @@ def test_stream_without_terminal_event_fails_and_names_the_id() -> None:
         acc.feed(event)
     with pytest.raises(ArkStreamError, match="resp_1"):
         acc.finish()
+
+
+# -- request fields ----------------------------------------------------------------------------
+
+
+def test_request_fields_convert_everything_at_once() -> None:
+    fields, dropped = to_request_fields(
+        {
+            "temperature": 0.1,
+            "top_p": 0.5,
+            "max_tokens": 99,
+            "stop": ["END"],
+            "tools": [WEATHER],
+            "tool_choice": "get_weather",
+            "response_format": {"type": "json_object"},
+            "thinking": {"type": "disabled"},
+            "reasoning_effort": "minimal",
+            "parallel_tool_calls": False,
+            "top_logprobs": None,
+        }
+    )
+    assert dropped == ["stop"]
+    assert fields == {
+        "temperature": 0.1,
+        "top_p": 0.5,
+        "max_output_tokens": 99,
+        "tools": to_response_tools([WEATHER]),
+        "tool_choice": {"type": "function", "name": "get_weather"},
+        "text": {"format": {"type": "json_object"}},
+        "thinking": {"type": "disabled"},
+        "reasoning": {"effort": "minimal"},
+        "parallel_tool_calls": False,
+    }
+    assert to_request_fields({"stop": []}) == ({}, [])
+
+
+@pytest.mark.parametrize(
+    ("params", "match"),
+    [
+        ({"frequency_penalty": 0.5}, "not supported by the Ark Responses API"),
+        ({"logprobs": True}, "not supported"),
+        ({"instructions": "x"}, "set by ark-context"),
+        ({"previous_response_id": "resp_1"}, "set by ark-context"),
+        ({"thinking": "on"}, "thinking="),
+        ({"frobnicate": 1}, "knows how to send"),
+        ({"tool_choice": "required"}, "needs tools"),
+    ],
+)
+def test_request_fields_errors(params: dict[str, Any], match: str) -> None:
+    with pytest.raises(ArkResponsesInputError, match=match):
+        to_request_fields(params)
