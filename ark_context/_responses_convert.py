@@ -27,12 +27,14 @@ from ._messages import tool_call_wire
 
 __all__ = [
     "ArkResponsesInputError",
+    "ChatCompletionStreamAccumulator",
     "ResponsesResult",
     "ResponsesStreamAccumulator",
     "ResponsesUsage",
     "StreamDelta",
     "ToolCallChunk",
     "is_json_schema_format",
+    "parse_chat_completion",
     "parse_response",
     "to_input_items",
     "to_request_fields",
@@ -696,3 +698,163 @@ class ResponsesStreamAccumulator:
                 f"{self.response_id or 'id unknown'})."
             )
         return self._result
+
+
+# -- chat completions with tools (the Context API models' plain path) -> the same result ------
+# A call with tools on a Context-API model goes to plain /chat/completions; these give
+# its reply the same normalised form, so the adapters have one code path for both APIs.
+
+
+def _chat_usage(usage: Any) -> ResponsesUsage | None:
+    if not isinstance(usage, Mapping):
+        return None
+    ptd = usage.get("prompt_tokens_details")
+    ctd = usage.get("completion_tokens_details")
+    return ResponsesUsage.from_dict(
+        {
+            "input_tokens": usage.get("prompt_tokens"),
+            "input_tokens_details": {"cached_tokens": ptd.get("cached_tokens")}
+            if isinstance(ptd, Mapping)
+            else None,
+            "output_tokens": usage.get("completion_tokens"),
+            "output_tokens_details": (
+                {"reasoning_tokens": ctd.get("reasoning_tokens")}
+                if isinstance(ctd, Mapping)
+                else None
+            ),
+            "total_tokens": usage.get("total_tokens"),
+        }
+    )
+
+
+def _chat_status(finish_reason: Any) -> tuple[str, str | None]:
+    if finish_reason in ("length", "content_filter"):
+        return "incomplete", str(finish_reason)
+    return "completed", None
+
+
+def parse_chat_completion(completion: Mapping[str, Any]) -> ResponsesResult:
+    """A chat completion (dict; ``choices[0].message`` with ``content``, ``tool_calls`` and
+    Ark's ``reasoning_content``) -> :class:`ResponsesResult`. ``finish_reason`` ``length``
+    or ``content_filter`` gives status ``incomplete``.
+
+    >>> r = parse_chat_completion({"id": "c1", "choices": [{"finish_reason": "tool_calls", "message": {
+    ...     "role": "assistant", "content": None, "tool_calls": [{"id": "call_1", "type": "function",
+    ...     "function": {"name": "f", "arguments": '{"a": 1}'}}]}}]})
+    >>> r.wire_message()["tool_calls"][0]["function"]["arguments"], r.finish_reason
+    ('{"a":1}', 'tool_calls')
+    """
+    choices = completion.get("choices") or []
+    choice = choices[0] if choices and isinstance(choices[0], Mapping) else {}
+    message = choice.get("message") if isinstance(choice.get("message"), Mapping) else {}
+    assert isinstance(message, Mapping)
+    calls = []
+    for c in message.get("tool_calls") or ():
+        fn = c.get("function") or {}
+        calls.append(
+            tool_call_wire(
+                str(c.get("id") or ""), str(fn.get("name") or ""), str(fn.get("arguments") or "")
+            )
+        )
+    status, reason = _chat_status(choice.get("finish_reason"))
+    return ResponsesResult(
+        id=completion.get("id") or None,
+        model=completion.get("model") or None,
+        status=status,
+        text=str(message.get("content") or ""),
+        tool_calls=_order_calls(calls),
+        reasoning=str(message.get("reasoning_content") or ""),
+        usage=_chat_usage(completion.get("usage")),
+        incomplete_reason=reason,
+        raw=completion,
+    )
+
+
+class ChatCompletionStreamAccumulator:
+    """Chat-completion chunk dicts -> :class:`StreamDelta` s, like
+    :class:`ResponsesStreamAccumulator` (same deltas, same final result), for the plain
+    path. ``feed`` returns a list (one chunk may carry text and several tool-call pieces);
+    ``finish()`` gives the final result once the stream is done (usage arrives in the
+    last chunk, when requested).
+
+    >>> acc = ChatCompletionStreamAccumulator()
+    >>> [d.text for d in acc.feed({"id": "c1", "choices": [{"delta": {"content": "Hi"}}]})]
+    ['', 'Hi']
+    >>> acc.finish().result.wire_message()
+    {'role': 'assistant', 'content': 'Hi'}
+    """
+
+    __slots__ = ("_calls", "_finish", "_id", "_model", "_reasoning", "_text", "_usage")
+
+    def __init__(self) -> None:
+        self._id: str | None = None
+        self._model: str | None = None
+        self._text: list[str] = []
+        self._reasoning: list[str] = []
+        self._calls: dict[int, list[str]] = {}
+        self._finish: Any = None
+        self._usage: ResponsesUsage | None = None
+
+    def feed(self, chunk: Mapping[str, Any]) -> list[StreamDelta]:
+        if isinstance(chunk.get("error"), Mapping):
+            err = chunk["error"]
+            raise ArkStreamError(
+                f"The stream reported an error ({err.get('code') or 'no code'}): "
+                f"{err.get('message') or 'no message'}"
+            )
+        out: list[StreamDelta] = []
+        if chunk.get("id") and self._id is None:
+            self._id = str(chunk["id"])
+            out.append(StreamDelta(response_id=self._id))
+        self._model = chunk.get("model") or self._model
+        if chunk.get("usage") is not None:
+            self._usage = _chat_usage(chunk.get("usage"))
+        for choice in chunk.get("choices") or ():
+            if not isinstance(choice, Mapping) or choice.get("index", 0) != 0:
+                continue
+            if choice.get("finish_reason"):
+                self._finish = choice["finish_reason"]
+            delta = choice.get("delta") or {}
+            if delta.get("reasoning_content"):
+                self._reasoning.append(str(delta["reasoning_content"]))
+                out.append(StreamDelta(reasoning=str(delta["reasoning_content"])))
+            if delta.get("content"):
+                self._text.append(str(delta["content"]))
+                out.append(StreamDelta(text=str(delta["content"])))
+            for tc in delta.get("tool_calls") or ():
+                index = tc.get("index")
+                index = index if isinstance(index, int) else len(self._calls)
+                fn = tc.get("function") or {}
+                entry = self._calls.setdefault(index, ["", "", ""])
+                new = entry[0] == ""
+                entry[0] = entry[0] or str(tc.get("id") or "")
+                entry[1] = entry[1] or str(fn.get("name") or "")
+                piece = str(fn.get("arguments") or "")
+                entry[2] += piece
+                out.append(
+                    StreamDelta(
+                        tool_call=ToolCallChunk(
+                            index,
+                            id=entry[0] if new else None,
+                            name=entry[1] if new else None,
+                            arguments=piece,
+                        )
+                    )
+                )
+        return out
+
+    def finish(self) -> StreamDelta:
+        """The final delta (the result with usage); call once the stream has ended."""
+        calls = [tool_call_wire(c[0], c[1], c[2]) for _, c in sorted(self._calls.items())]
+        status, reason = _chat_status(self._finish)
+        result = ResponsesResult(
+            id=self._id,
+            model=self._model,
+            status=status,
+            text="".join(self._text),
+            tool_calls=_order_calls(calls),
+            reasoning="".join(self._reasoning),
+            usage=self._usage,
+            incomplete_reason=reason,
+        )
+        return StreamDelta(result=result)

@@ -511,3 +511,75 @@ def test_react_agent_history_extends_each_recorded_reply(streamed: bool) -> None
         assert wires[step][: len(recorded)] == recorded
         assert digest_chain(NS, wires[step])[len(recorded) - 1] == digest_chain(NS, recorded)[-1]
     assert wires[2][-1] == {"role": "tool", "tool_call_id": "c2", "content": "18°F in Rome"}
+
+
+def test_chat_completion_path_gives_the_same_messages() -> None:
+    """The Context API's plain path (chat completions with tools) feeds the same
+    converters: invoked and streamed replies give the wire message the backend records."""
+    from ark_context._responses_convert import (
+        ChatCompletionStreamAccumulator,
+        parse_chat_completion,
+    )
+
+    completion = {
+        "id": "chatcmpl-1",
+        "model": "doubao-1-5-pro-32k-250115",
+        "choices": [
+            {
+                "index": 0,
+                "finish_reason": "tool_calls",
+                "message": {
+                    "role": "assistant",
+                    "content": "Checking.",
+                    "tool_calls": [
+                        {
+                            "id": "c1",
+                            "type": "function",
+                            "function": {"name": "f", "arguments": '{"a": 1}'},
+                        }
+                    ],
+                },
+            }
+        ],
+        "usage": {"prompt_tokens": 9, "completion_tokens": 3, "total_tokens": 12},
+    }
+    result = parse_chat_completion(completion)
+    invoked = to_ai_message(result, model="m")
+    follow = [ToolMessage("r", tool_call_id="c1")]
+    assert to_wire_messages([HumanMessage("go"), invoked, *follow])[1] == result.wire_message()
+    chunks = [
+        {"id": "chatcmpl-1", "choices": [{"index": 0, "delta": {"content": "Check"}}]},
+        {"id": "chatcmpl-1", "choices": [{"index": 0, "delta": {"content": "ing."}}]},
+        {
+            "id": "chatcmpl-1",
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {
+                        "tool_calls": [
+                            {"index": 0, "id": "c1", "function": {"name": "f", "arguments": '{"a"'}}
+                        ]
+                    },
+                }
+            ],
+        },
+        {
+            "id": "chatcmpl-1",
+            "choices": [
+                {
+                    "index": 0,
+                    "delta": {"tool_calls": [{"index": 0, "function": {"arguments": ": 1}"}}]},
+                    "finish_reason": "tool_calls",
+                }
+            ],
+        },
+        {"id": "chatcmpl-1", "choices": [], "usage": completion["usage"]},
+    ]
+    acc, builder = ChatCompletionStreamAccumulator(), ChunkBuilder("m")
+    pieces = [builder.chunk(d) for c in chunks for d in acc.feed(c)] + [builder.chunk(acc.finish())]
+    merged = None
+    for p in pieces:
+        if p is not None:
+            merged = p if merged is None else merged + p
+    assert merged is not None and merged.usage_metadata["input_tokens"] == 9  # type: ignore[index]
+    assert to_wire_messages([HumanMessage("go"), merged, *follow])[1] == result.wire_message()

@@ -28,9 +28,11 @@ from ark_context._messages import (
 )
 from ark_context._responses_convert import (
     ArkResponsesInputError,
+    ChatCompletionStreamAccumulator,
     ResponsesStreamAccumulator,
     ResponsesUsage,
     is_json_schema_format,
+    parse_chat_completion,
     parse_response,
     to_input_items,
     to_request_fields,
@@ -692,3 +694,122 @@ def test_request_fields_convert_everything_at_once() -> None:
 def test_request_fields_errors(params: dict[str, Any], match: str) -> None:
     with pytest.raises(ArkResponsesInputError, match=match):
         to_request_fields(params)
+
+
+# -- chat completions with tools: the same normalised result --------------------------------------
+
+
+def _chat_completion(
+    text: str | None, calls: list[tuple[str, str, str]], reasoning: str = "", finish: str = "stop"
+) -> dict[str, Any]:
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    if calls:
+        message["tool_calls"] = [
+            {"id": i, "type": "function", "function": {"name": n, "arguments": a}}
+            for i, n, a in calls
+        ]
+    if reasoning:
+        message["reasoning_content"] = reasoning
+    return {
+        "id": "chatcmpl-1",
+        "model": "doubao-1-5-pro-32k-250115",
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+        "usage": {
+            "prompt_tokens": 50,
+            "completion_tokens": 20,
+            "total_tokens": 70,
+            "prompt_tokens_details": {"cached_tokens": 30},
+            "completion_tokens_details": {"reasoning_tokens": 5},
+        },
+    }
+
+
+def _chat_chunks(completion: dict[str, Any], rng: random.Random) -> list[dict[str, Any]]:
+    """The chunks a chat-completions stream sends for ``completion`` (pieces at random)."""
+    msg = completion["choices"][0]["message"]
+    base = {"id": completion["id"], "model": completion["model"], "object": "chat.completion.chunk"}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+
+    def pieces(text: str) -> list[str]:
+        out, i = [], 0
+        while i < len(text):
+            j = i + rng.randint(1, 4)
+            out.append(text[i:j])
+            i = j
+        return out
+
+    out = [chunk({"role": "assistant", "content": ""})]
+    out += [chunk({"reasoning_content": p}) for p in pieces(msg.get("reasoning_content") or "")]
+    out += [chunk({"content": p}) for p in pieces(msg.get("content") or "")]
+    for k, call in enumerate(msg.get("tool_calls") or ()):
+        fn = call["function"]
+        out.append(
+            chunk(
+                {
+                    "tool_calls": [
+                        {
+                            "index": k,
+                            "id": call["id"],
+                            "type": "function",
+                            "function": {"name": fn["name"], "arguments": ""},
+                        }
+                    ]
+                }
+            )
+        )
+        out += [
+            chunk({"tool_calls": [{"index": k, "function": {"arguments": p}}]})
+            for p in pieces(fn["arguments"])
+        ]
+    out.append(chunk({}, completion["choices"][0]["finish_reason"]))
+    out.append({**base, "choices": [], "usage": completion["usage"]})
+    return out
+
+
+@settings(max_examples=100, deadline=None)
+@given(text=st.text(max_size=20), calls=_calls, seed=st.integers(0, 2**16))
+def test_chat_completion_parses_to_the_same_wire_form(
+    text: str, calls: list[tuple[str, str, dict[str, Any]]], seed: int
+) -> None:
+    rng = random.Random(seed)
+    completion = _chat_completion(
+        text or None, [(i, n, spaced_json(a, rng)) for i, n, a in calls], reasoning="r"
+    )
+    expected = assistant_wire_message(text, [tool_call_wire(i, n, a) for i, n, a in calls])
+    result = parse_chat_completion(completion)
+    assert result.wire_message() == expected
+    assert (result.reasoning, result.usage) == ("r", ResponsesUsage(50, 30, 20, 5, 70))
+
+    acc = ChatCompletionStreamAccumulator()
+    streamed_text, args = "", {}
+    for chunk in _chat_chunks(completion, rng):
+        for d in acc.feed(chunk):
+            streamed_text += d.text
+            if d.tool_call is not None:
+                args[d.tool_call.index] = args.get(d.tool_call.index, "") + d.tool_call.arguments
+    final = acc.finish().result
+    assert final is not None and final.wire_message() == expected
+    assert streamed_text == text
+    sent_calls = completion["choices"][0]["message"].get("tool_calls") or []
+    assert [args[k] for k in sorted(args)] == [c["function"]["arguments"] for c in sent_calls]
+    assert (final.usage, final.reasoning, final.id) == (result.usage, "r", "chatcmpl-1")
+
+
+def test_chat_completion_status_and_errors() -> None:
+    assert (
+        parse_chat_completion(_chat_completion("cut", [], finish="length")).finish_reason
+        == "length"
+    )
+    assert parse_chat_completion({"choices": []}).wire_message() == {
+        "role": "assistant",
+        "content": "",
+    }
+    acc = ChatCompletionStreamAccumulator()
+    acc.feed(
+        {"choices": [{"index": 0, "delta": {"content": "x"}, "finish_reason": "content_filter"}]}
+    )
+    assert acc.finish().result.finish_reason == "content_filter"  # type: ignore[union-attr]
+    with pytest.raises(ArkStreamError, match="Overloaded"):
+        acc.feed({"error": {"code": "ServerOverloaded", "message": "Overloaded"}})
