@@ -486,8 +486,12 @@ _calls = st.lists(
 )
 
 
+# a reply: its text, its tool calls (id, name, parsed arguments), a seed for spellings
+_replies = given(text=st.text(max_size=30), calls=_calls, seed=st.integers(0, 2**16))
+
+
 @settings(max_examples=150, deadline=None)
-@given(text=st.text(max_size=30), calls=_calls, seed=st.integers(0, 2**16))
+@_replies
 def test_round_trip_is_digest_stable(
     text: str, calls: list[tuple[str, str, dict[str, Any]]], seed: int
 ) -> None:
@@ -769,7 +773,7 @@ def _chat_chunks(completion: dict[str, Any], rng: random.Random) -> list[dict[st
 
 
 @settings(max_examples=100, deadline=None)
-@given(text=st.text(max_size=20), calls=_calls, seed=st.integers(0, 2**16))
+@_replies
 def test_chat_completion_parses_to_the_same_wire_form(
     text: str, calls: list[tuple[str, str, dict[str, Any]]], seed: int
 ) -> None:
