@@ -23,7 +23,7 @@ from ark_context._exceptions import (
     ArkServerError,
     ArkTimeoutError,
 )
-from ark_context._retry import BACKOFF_BASE, BACKOFF_CAP
+from ark_context.policy import BACKOFF_BASE, BACKOFF_CAP
 
 BASE = "http://ark.test/api/v3"
 KEY = "sk-retry-SECRET-5555"
