@@ -175,7 +175,7 @@ class InputMessage(_Item):
     content: str | list[dict[str, Any]] = ""
 
 
-class UnknownItem(_Wire):
+class UnknownItem(_Item):
     """An item of a type this library does not know (kept as it came)."""
 
     type: str = ""
