@@ -34,24 +34,12 @@ from ark_context._exceptions import (
 )
 from ark_context._responses_models import CachingParam, FunctionCall, Reasoning, UnknownItem
 from ark_context.policy import UNSUPPORTED_FIELDS, check_request_fields
+from tests.client_fakes import AsyncFakeSleep, FakeSleep
 
 BASE = "http://ark.test/api/v3"
 KEY = "sk-responses-SECRET-4242"
 MODEL = "doubao-seed-1-6-251015"
 CACHE: CachingParam = {"type": "enabled"}
-
-
-class FakeSleep:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-
-
-class AsyncFakeSleep(FakeSleep):
-    async def __call__(self, seconds: float) -> None:  # type: ignore[override]
-        self.delays.append(seconds)
 
 
 def mocked() -> respx.MockRouter:

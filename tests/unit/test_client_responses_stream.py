@@ -33,6 +33,7 @@ from ark_context._responses_models import (
     TextDeltaEvent,
     UnknownEvent,
 )
+from tests.client_fakes import FakeSleep
 
 BASE = "http://ark.test/api/v3"
 KEY = "sk-stream-SECRET-8080"
@@ -46,14 +47,6 @@ USAGE = {
     "output_tokens_details": {"reasoning_tokens": 4},
     "total_tokens": 49,
 }
-
-
-class FakeSleep:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
 
 
 def client(**kw: Any) -> ArkContextClient:

@@ -24,25 +24,13 @@ from ark_context._exceptions import (
     ArkTimeoutError,
 )
 from ark_context.policy import BACKOFF_BASE, BACKOFF_CAP
+from tests.client_fakes import AsyncFakeSleep, FakeSleep
 
 BASE = "http://ark.test/api/v3"
 KEY = "sk-retry-SECRET-5555"
 USER = [{"role": "user", "content": "hi"}]
 CTX = "/context/chat/completions"
 OK = {"id": "c", "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}]}
-
-
-class FakeSleep:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-
-
-class AsyncFakeSleep(FakeSleep):
-    async def __call__(self, seconds: float) -> None:  # type: ignore[override]
-        self.delays.append(seconds)
 
 
 def client(sleep: FakeSleep, **kw: Any) -> ArkContextClient:
