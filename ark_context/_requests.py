@@ -27,7 +27,7 @@ _USER_AGENT = "ark-context/0.1.0"
 _CONTEXT_CHAT = "/context/chat/completions"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Call:
     """One HTTP request and how to treat it."""
 

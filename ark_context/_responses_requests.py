@@ -263,16 +263,18 @@ def create_call(
                 raise ArkInputError(f"extra_body must not repeat {k!r}; pass it as an argument.")
             if v is not None:
                 body[k] = v
-    for k, v in body.items():
-        _no_null(v, k)
+    content = encode_body(body)
+    if b"null" in content:  # rare (a None, or the word inside a string): find the None
+        for k, v in body.items():
+            _no_null(v, k)
     _check(body, stream, time.time() if now is None else now)
     if stream:
-        body["stream"] = True
+        content = content[:-1] + b',"stream":true}'
     prev = body.get("previous_response_id")
     return Call(
         "POST",
         cfg.urls["responses"],
-        encode_body(body),
+        content,
         cfg.request_headers(request_id, stream),
         "refused",
         chained=prev if isinstance(prev, str) else None,
