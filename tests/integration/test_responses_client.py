@@ -16,6 +16,8 @@ from ark_context import ArkContextClient, AsyncArkContextClient
 from ark_context._exceptions import ArkAPIError, ArkNotFoundError, ArkResponseGoneError
 from ark_context._responses_models import CachingParam, FunctionCall, InputMessage
 
+pytestmark = pytest.mark.integration
+
 MODEL = "doubao-seed-1-6-251015"
 KEY = "sk-integration-responses-1"
 CACHE: CachingParam = {"type": "enabled"}
