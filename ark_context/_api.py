@@ -8,8 +8,10 @@ type parameters say what each method returns in either shell (``ChatCompletion``
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast
+
+import httpx
 
 from ._flows import Flow, request
 from ._models import ChatCompletion, ContextInfo
@@ -26,7 +28,7 @@ _Comp = TypeVar("_Comp")
 _Strm = TypeVar("_Strm")
 
 
-def _completion(call: Call) -> Any:
+def _completion(call: Call) -> Callable[[httpx.Response], ChatCompletion]:
     return lambda r: parse_model(r, ChatCompletion, call, "choices")
 
 
@@ -63,10 +65,22 @@ class ContextMethods(Generic[_Ctx, _Comp, _Strm]):
         return self._responses  # type: ignore[no-any-return]
 
     def _chat(
-        self, where: str, context_id: str | None, model: str, messages: Any, **kw: Any
+        self,
+        where: str,
+        context_id: str | None,
+        model: str,
+        messages: Any,
+        params: dict[str, Any],
+        stream: bool,
+        idempotent: bool,
+        request_id: str | None,
+        include_usage: bool = False,
     ) -> Flow[Any]:
-        params = kw.pop("params")
-        call = chat_call(self._cfg, where, context_id, model, messages, params, **kw)
+        """The flow of one chat call: build (lazily, on the first step), send, parse."""
+        call = chat_call(
+            self._cfg, where, context_id, model, messages, params, stream=stream,
+            idempotent=idempotent, include_usage=include_usage, request_id=request_id,
+        )  # fmt: skip
         if call.stream:
             n = len(call.content or b"")
             ctx = call.context_call
@@ -111,14 +125,7 @@ class ContextMethods(Generic[_Ctx, _Comp, _Strm]):
         errors raised before the request was sent. ``idempotent=True`` (common_prefix):
         also retry timeouts, dropped connections, 429, 5xx and 403 InvalidState."""
         flow = self._chat(
-            "chat",
-            context_id,
-            model,
-            messages,
-            params=params,
-            stream=False,
-            idempotent=idempotent,
-            request_id=request_id,
+            "chat", context_id, model, messages, params, False, idempotent, request_id
         )
         return cast(_Comp, self._run(flow))
 
@@ -135,16 +142,9 @@ class ContextMethods(Generic[_Ctx, _Comp, _Strm]):
     ) -> _Strm:
         """Streaming :meth:`chat`; retries (by the same rules) only while opening."""
         flow = self._chat(
-            "chat_stream",
-            context_id,
-            model,
-            messages,
-            params=params,
-            stream=True,
-            idempotent=idempotent,
-            include_usage=include_usage,
-            request_id=request_id,
-        )
+            "chat_stream", context_id, model, messages, params, True, idempotent, request_id,
+            include_usage,
+        )  # fmt: skip
         return cast(_Strm, self._run(flow))
 
     def chat_completions(
@@ -157,9 +157,8 @@ class ContextMethods(Generic[_Ctx, _Comp, _Strm]):
     ) -> _Comp:
         """POST /chat/completions (no context; idempotent)."""
         flow = self._chat(
-            "chat_completions", None, model, messages, params=params, stream=False,
-            request_id=request_id,
-        )  # fmt: skip
+            "chat_completions", None, model, messages, params, False, True, request_id
+        )
         return cast(_Comp, self._run(flow))
 
     def chat_completions_stream(
@@ -173,7 +172,7 @@ class ContextMethods(Generic[_Ctx, _Comp, _Strm]):
     ) -> _Strm:
         """Streaming :meth:`chat_completions`."""
         flow = self._chat(
-            "chat_completions_stream", None, model, messages, params=params, stream=True,
-            include_usage=include_usage, request_id=request_id,
+            "chat_completions_stream", None, model, messages, params, True, True, request_id,
+            include_usage,
         )  # fmt: skip
         return cast(_Strm, self._run(flow))
