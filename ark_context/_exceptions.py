@@ -137,6 +137,9 @@ class ArkCachingRuleError(ArkInputError):
         super().__init__(message)
         self.rule = rule
 
+    def __reduce__(self) -> Any:
+        return (type(self), (self.rule, self.message))
+
 
 class ArkProtocolError(ArkError):
     """The server answered something that is not the Ark protocol (bad JSON, HTML page)."""
@@ -219,15 +222,22 @@ class ArkAPIError(ArkError):
         super().__init__(f"{head}: {message}" if message else head)
 
     def __reduce__(self) -> Any:  # keep pickling (multiprocessing) working
-        return (_rebuild, (type(self), self.message, self.status_code, self.code, self.request_id))
+        args = (type(self), self.message, self.status_code, self.code, self.request_id)
+        return (_rebuild, (*args, self.response_id))
 
 
 def _rebuild(
-    cls: type[ArkAPIError], message: str, status: int, code: str | None, rid: str | None
+    cls: type[ArkAPIError],
+    message: str,
+    status: int,
+    code: str | None,
+    rid: str | None,
+    response_id: str | None = None,
 ) -> ArkAPIError:
     err = cls.__new__(cls)
     ArkError.__init__(err, message)
     err.status_code, err.code, err.request_id = status, code, rid
+    err.response_id = response_id
     err.param = err.type = None
     err.retry_after = None
     err.response = err.body = None

@@ -292,6 +292,21 @@ def test_allowed_combinations_are_sent(fields: dict[str, Any]) -> None:
         assert route.call_count == 1
 
 
+def test_errors_survive_pickling_with_rule_and_response_id() -> None:
+    import pickle
+
+    rule = pickle.loads(pickle.dumps(ArkCachingRuleError("store-false-with-caching", "m")))
+    assert (type(rule), rule.rule, rule.message) == (
+        ArkCachingRuleError,
+        "store-false-with-caching",
+        "m",
+    )
+    api = ArkRateLimitError("busy", status_code=429, code="ServerOverloaded")
+    api.response_id = "resp_7"
+    back = pickle.loads(pickle.dumps(api))
+    assert (type(back), back.response_id, back.sent) == (ArkRateLimitError, "resp_7", True)
+
+
 def test_prefix_token_check() -> None:
     check_prefix_tokens(1025)
     for bad in (1024, 0, True, 2000.0):
