@@ -25,12 +25,13 @@ from ._exceptions import (
     ArkPermissionError,
     ArkProtocolError,
     ArkRateLimitError,
+    ArkResponseGoneError,
     ArkServerError,
     ArkTimeoutError,
     is_context_gone_message,
     redact,
 )
-from ._retry import parse_retry_after
+from .policy import parse_retry_after
 
 __all__ = [
     "classify",
@@ -47,6 +48,7 @@ _SERVER_CODES = ("internalservice", "internalerror", "serviceunavailable", "serv
 _AUTH_CODES = ("authenticationerror", "invalidaccountstatus")
 _DENIED_CODES = ("accessdenied", "operationdenied", "accountoverdue", "serviceNotOpen".lower())
 _BAD_CODES = ("missingparameter", "invalidparameter", "sensitivecontent")
+_GONE_RE = re.compile(r"not\s*found|not\s*exist|expired|deleted", re.I)
 
 
 def excerpt(content: bytes | str, limit: int = 200) -> str:
@@ -87,10 +89,18 @@ def _status_from_code(code: str) -> int:
 
 
 def classify(
-    status: int, code: str | None, message: str, *, context_call: bool
+    status: int, code: str | None, message: str, *, context_call: bool, chained: str | None = None
 ) -> type[ArkAPIError]:
-    """The error class for an HTTP status plus Ark error code (order matters)."""
+    """The error class for an HTTP status plus Ark error code (order matters).
+
+    ``chained``: the ``previous_response_id`` of a Responses call; a 404, or a 400 that
+    names it or says "not found/expired", then means the chain is gone."""
     c = (code or "").lower()
+    if chained and (
+        status == 404
+        or (status == 400 and (chained in message or _GONE_RE.search(message) is not None))
+    ):
+        return ArkResponseGoneError
     if status == 401:
         return ArkAuthenticationError
     if "invalidstate" in c and status in (403, 0, 200):
@@ -128,6 +138,7 @@ def error_from_payload(
     context_call: bool = False,
     response: httpx.Response | None = None,
     body: Any = None,
+    chained: str | None = None,
 ) -> ArkAPIError:
     """Build the typed error for an Ark ``error`` object (HTTP body or SSE event).
 
@@ -143,7 +154,7 @@ def error_from_payload(
     msg = str(message) if message is not None else ""
     if status in (0, 200) and code_s:
         status = _status_from_code(code_s) or status
-    cls = classify(status, code_s, msg, context_call=context_call)
+    cls = classify(status, code_s, msg, context_call=context_call, chained=chained)
     headers = response.headers if response is not None else None
     retry_after = parse_retry_after(headers) if headers is not None else None
     return cls(
@@ -159,7 +170,9 @@ def error_from_payload(
     )
 
 
-def error_from_response(response: httpx.Response, *, context_call: bool) -> ArkError:
+def error_from_response(
+    response: httpx.Response, *, context_call: bool, chained: str | None = None
+) -> ArkError:
     """The typed error for a non-2xx response whose body has been read."""
     import json
 
@@ -174,11 +187,21 @@ def error_from_response(response: httpx.Response, *, context_call: bool) -> ArkE
         err = payload.get("error")
         if isinstance(err, (dict, str)):
             return error_from_payload(
-                err, status=status, context_call=context_call, response=response, body=payload
+                err,
+                status=status,
+                context_call=context_call,
+                response=response,
+                body=payload,
+                chained=chained,
             )
         if "code" in payload or "message" in payload:  # some gateways drop the wrapper
             return error_from_payload(
-                payload, status=status, context_call=context_call, response=response, body=payload
+                payload,
+                status=status,
+                context_call=context_call,
+                response=response,
+                body=payload,
+                chained=chained,
             )
     ctype = response.headers.get("content-type", "") or "no content type"
     text = excerpt(content) if content else "(empty body)"

@@ -18,6 +18,7 @@ __all__ = [
     "ArkAPIError",
     "ArkAuthenticationError",
     "ArkBadRequestError",
+    "ArkCachingRuleError",
     "ArkConfigError",
     "ArkConnectionError",
     "ArkContextBusyError",
@@ -29,10 +30,13 @@ __all__ = [
     "ArkPermissionError",
     "ArkProtocolError",
     "ArkRateLimitError",
+    "ArkResponseGoneError",
+    "ArkResponseIncompleteError",
     "ArkServerError",
     "ArkStreamError",
     "ArkTimeoutError",
     "ArkUnsupportedError",
+    "ArkUnsupportedFieldError",
 ]
 
 _SECRETS: set[str] = set()
@@ -90,7 +94,15 @@ def is_context_gone_message(message: str) -> bool:
 
 
 class ArkError(Exception):
-    """Base class of every error raised by ``ark_context``."""
+    """Base class of every error raised by ``ark_context``.
+
+    ``sent``: whether the request may have reached the server (False for errors raised
+    before any network call). ``response_id``: the Responses API id the failed call is
+    known to have created (from a stream's ``response.created``), so the caller can
+    retrieve or delete it; None when unknown."""
+
+    sent: bool = False
+    response_id: str | None = None
 
     def __init__(self, message: str) -> None:
         self.message = redact(message)
@@ -109,8 +121,30 @@ class ArkUnsupportedError(ArkInputError, NotImplementedError):
     """The Ark Context API does not support this (tools, structured output, images)."""
 
 
+class ArkUnsupportedFieldError(ArkUnsupportedError, ArkConfigError):
+    """A request field the Ark Context API does not support (see
+    :data:`ark_context.policy.UNSUPPORTED_FIELDS`). Raised alike for a setting and a call
+    argument, so it is both an input and a configuration error."""
+
+
+class ArkCachingRuleError(ArkInputError):
+    """A Responses API request breaks one of Ark's caching rules (raised before sending).
+
+    ``rule`` names the rule (e.g. ``"instructions-with-caching"``); the message says
+    what to change."""
+
+    def __init__(self, rule: str, message: str) -> None:
+        super().__init__(message)
+        self.rule = rule
+
+    def __reduce__(self) -> Any:
+        return (type(self), (self.rule, self.message))
+
+
 class ArkProtocolError(ArkError):
     """The server answered something that is not the Ark protocol (bad JSON, HTML page)."""
+
+    sent = True
 
     def __init__(self, message: str, *, response: httpx.Response | None = None) -> None:
         super().__init__(message)
@@ -118,7 +152,27 @@ class ArkProtocolError(ArkError):
 
 
 class ArkStreamError(ArkProtocolError):
-    """A stream ended without ``data: [DONE]`` or carried an unreadable event."""
+    """A stream ended without ``data: [DONE]`` (or, on ``/responses``, without a terminal
+    event) or carried an unreadable event."""
+
+
+class ArkResponseIncompleteError(ArkStreamError):
+    """A streamed response ended ``incomplete`` (e.g. cut by ``max_output_tokens``).
+
+    ``reason`` is the server's ``incomplete_details.reason`` (raw); ``partial`` the final
+    response object (a :class:`~ark_context.Response`) with what was generated."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        reason: str | None = None,
+        partial: Any = None,
+        response: httpx.Response | None = None,
+    ) -> None:
+        super().__init__(message, response=response)
+        self.reason = reason
+        self.partial = partial
 
 
 class ArkConnectionError(ArkError):
@@ -135,6 +189,8 @@ class ArkTimeoutError(ArkConnectionError):
 
 class ArkAPIError(ArkError):
     """An error answer from the Ark API."""
+
+    sent = True
 
     #: Whether the client may retry this class of error on an idempotent call.
     retryable: bool = False
@@ -166,15 +222,22 @@ class ArkAPIError(ArkError):
         super().__init__(f"{head}: {message}" if message else head)
 
     def __reduce__(self) -> Any:  # keep pickling (multiprocessing) working
-        return (_rebuild, (type(self), self.message, self.status_code, self.code, self.request_id))
+        args = (type(self), self.message, self.status_code, self.code, self.request_id)
+        return (_rebuild, (*args, self.response_id))
 
 
 def _rebuild(
-    cls: type[ArkAPIError], message: str, status: int, code: str | None, rid: str | None
+    cls: type[ArkAPIError],
+    message: str,
+    status: int,
+    code: str | None,
+    rid: str | None,
+    response_id: str | None = None,
 ) -> ArkAPIError:
     err = cls.__new__(cls)
     ArkError.__init__(err, message)
     err.status_code, err.code, err.request_id = status, code, rid
+    err.response_id = response_id
     err.param = err.type = None
     err.retry_after = None
     err.response = err.body = None
@@ -215,6 +278,11 @@ class ArkNotFoundError(ArkAPIError):
 
 class ArkContextGoneError(ArkAPIError):
     """The context is unknown or expired (404 on a context call). Nothing was appended."""
+
+
+class ArkResponseGoneError(ArkContextGoneError):
+    """The ``previous_response_id`` is unknown, expired or deleted (404, or a 400 naming
+    it): rebuild the chain from the transcript. Nothing was created."""
 
 
 class ArkRateLimitError(ArkAPIError):

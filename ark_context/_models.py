@@ -25,6 +25,17 @@ class _Wire(BaseModel):
     model_config = ConfigDict(extra="allow", populate_by_name=True, defer_build=True)
 
 
+class _Sized(_Wire):
+    """An answer that remembers the size of the request body that produced it."""
+
+    _request_bytes: int = PrivateAttr(default=0)
+
+    @property
+    def request_bytes(self) -> int:
+        """Size in bytes of the JSON request body that produced this answer (not a wire field)."""
+        return self._request_bytes
+
+
 class PromptTokensDetails(_Wire):
     cached_tokens: int = 0
 
@@ -52,7 +63,7 @@ class Usage(_Wire):
         }
 
 
-class ContextInfo(_Wire):
+class ContextInfo(_Sized):
     """What ``POST /context/create`` returns."""
 
     id: str
@@ -61,12 +72,6 @@ class ContextInfo(_Wire):
     ttl: int | None = None
     truncation_strategy: dict[str, Any] | None = None
     usage: Usage | None = None
-    _request_bytes: int = PrivateAttr(default=0)
-
-    @property
-    def request_bytes(self) -> int:
-        """Size in bytes of the JSON request body that produced this answer (not a wire field)."""
-        return self._request_bytes
 
     @field_validator("ttl", mode="before")
     @classmethod
@@ -100,7 +105,7 @@ class ChunkChoice(_Wire):
     logprobs: Any = None
 
 
-class ChatCompletion(_Wire):
+class ChatCompletion(_Sized):
     """A ``chat.completion`` object."""
 
     id: str = ""
@@ -109,12 +114,6 @@ class ChatCompletion(_Wire):
     model: str = ""
     choices: list[Choice] = Field(default_factory=list)
     usage: Usage | None = None
-    _request_bytes: int = PrivateAttr(default=0)
-
-    @property
-    def request_bytes(self) -> int:
-        """Size in bytes of the JSON request body that produced this answer (not a wire field)."""
-        return self._request_bytes
 
     @property
     def text(self) -> str:

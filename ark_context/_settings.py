@@ -24,6 +24,7 @@ from pydantic import (
 
 from ._exceptions import ArkConfigError, register_secret
 from ._validation import DEFAULT_BASE_URL, check_base_url, check_truncation, check_ttl
+from .policy import check_request_fields
 
 if TYPE_CHECKING:
     from ._adapter_seam import ArkRouter
@@ -209,11 +210,7 @@ class ArkContextParams(BaseModel):
             raise ArkConfigError(
                 "prefix_messages must be >= 1 (or None for the leading system messages)."
             )
-        for name in ("tools", "response_format", "thinking", "tool_choice", "functions"):
-            if name in self.model_kwargs:
-                raise ArkConfigError(
-                    f"{name!r} is not supported by the Ark Context API; remove it."
-                )
+        check_request_fields(self.model_kwargs, "model_kwargs")
         return self
 
     def __getstate__(self) -> dict[Any, Any]:
@@ -252,11 +249,7 @@ class ArkContextParams(BaseModel):
                 out[k] = v
         if "stop" in out and not out["stop"]:  # an empty list means "no stop strings"
             del out["stop"]
-        for name in ("tools", "response_format", "thinking", "tool_choice", "functions"):
-            if name in out:
-                raise ArkConfigError(
-                    f"{name!r} is not supported by the Ark Context API; remove it."
-                )
+        check_request_fields(out)
         return out
 
     def ark_router(self, model: str | None = None) -> ArkRouter:

@@ -11,6 +11,10 @@ parsing the answer. Rows:
 * one 200-chunk stream, per chunk: raw ``httpx`` ``iter_lines`` + ``json.loads`` of each
   ``data:`` line (anchor), ``ArkContextClient.chat_stream``, and the SDK's stream.
 
+* one non-streaming ``POST /responses`` (``client.responses.create``), sync and async:
+  raw ``httpx`` ``post`` + ``json()`` (anchor, target <= 1.3x) and the official SDK's
+  ``client.responses.create`` on the same transport and canned body.
+
 Import time of ``ark_context`` is measured by ``bench_imports.py``.
 """
 
@@ -95,6 +99,11 @@ def _ahandler(request: httpx.Request) -> httpx.Response:
 
 
 def _sdk() -> tuple[Any, Any] | None:
+    return _sdk_clients(_handler, _ahandler)
+
+
+def _sdk_clients(handler: Any, ahandler: Any = None) -> tuple[Any, Any] | None:
+    """The official SDK's sync and async clients on mock transports (None if absent)."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -104,12 +113,12 @@ def _sdk() -> tuple[Any, Any] | None:
     sync = Ark(
         base_url=BASE,
         api_key=KEY,
-        http_client=httpx.Client(transport=httpx.MockTransport(_handler)),
+        http_client=httpx.Client(transport=httpx.MockTransport(handler)),
     )
     aio = AsyncArk(
         base_url=BASE,
         api_key=KEY,
-        http_client=httpx.AsyncClient(transport=httpx.MockTransport(_ahandler)),
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(ahandler or handler)),
     )
     return sync, aio
 
@@ -296,10 +305,136 @@ def _stream_rows(n: int, repeats: int) -> list[dict[str, Any]]:
     return rows
 
 
+RESPONSES_URL = BASE + "/responses"
+RESPONSE = json.dumps(
+    {
+        "id": "resp_0217bench",
+        "object": "response",
+        "created_at": 1760168211,
+        "model": "doubao-seed-1-6-251015",
+        "status": "completed",
+        "error": None,
+        "incomplete_details": None,
+        "previous_response_id": "resp_0217prev",
+        "instructions": None,
+        "max_output_tokens": 32768,
+        "thinking": {"type": "disabled"},
+        "service_tier": "default",
+        "temperature": None,
+        "top_p": None,
+        "text": None,
+        "tools": None,
+        "tool_choice": None,
+        "parallel_tool_calls": None,
+        "output": [
+            {
+                "type": "message",
+                "id": "msg_0217",
+                "role": "assistant",
+                "status": "completed",
+                "content": [
+                    {"type": "output_text", "text": "Your name is Ada.", "annotations": None}
+                ],
+            }
+        ],
+        "usage": {
+            "input_tokens": 116,
+            "input_tokens_details": {"cached_tokens": 104},
+            "output_tokens": 7,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": 123,
+        },
+        "caching": {"type": "enabled"},
+        "store": True,
+        "expire_at": 1760427411,
+    }
+).encode()
+RESPONSES_ARGS: dict[str, Any] = {
+    "model": "doubao-seed-1-6-251015",
+    "input": [{"role": "user", "content": "What did I say my name was?"}],
+    "previous_response_id": "resp_0217prev",
+    "caching": {"type": "enabled"},
+    "thinking": {"type": "disabled"},
+}
+
+
+def _responses_handler(request: httpx.Request) -> httpx.Response:
+    return httpx.Response(200, content=RESPONSE, headers=JSON_HEADERS)
+
+
+def _responses_rows(n: int, repeats: int) -> list[dict[str, Any]]:
+    """``responses.create``: raw httpx, ours and the official SDK, sync and async."""
+    from ark_context import ArkContextClient, AsyncArkContextClient
+
+    auth = {"Authorization": f"Bearer {KEY}"}
+    sync_http = httpx.Client(transport=httpx.MockTransport(_responses_handler))
+    ours = ArkContextClient(api_key=KEY, base_url=BASE, http_client=sync_http).responses
+    assert ours.create(**RESPONSES_ARGS).usage.cached_tokens == 104  # type: ignore[union-attr]
+    sdk = _sdk_clients(_responses_handler)
+    fns: dict[str, Any] = {
+        "raw": lambda: sync_http.post(RESPONSES_URL, json=RESPONSES_ARGS, headers=auth).json(),
+        "ours": lambda: ours.create(**RESPONSES_ARGS),
+    }
+    if sdk is not None:
+        fns["sdk"] = lambda: sdk[0].responses.create(**RESPONSES_ARGS)
+    sync = {k: time_per_call(f, number=n, repeats=repeats, warmup=50) for k, f in fns.items()}
+
+    async def main() -> dict[str, float]:
+        http = httpx.AsyncClient(transport=httpx.MockTransport(_responses_handler))
+        aours = AsyncArkContextClient(api_key=KEY, base_url=BASE, http_client=http).responses
+
+        async def raw() -> Any:
+            return (await http.post(RESPONSES_URL, json=RESPONSES_ARGS, headers=auth)).json()
+
+        afns: dict[str, Any] = {"raw": raw, "ours": lambda: aours.create(**RESPONSES_ARGS)}
+        if sdk is not None:
+            afns["sdk"] = lambda: sdk[1].responses.create(**RESPONSES_ARGS)
+        return {
+            k: await atime_per_call(f, number=n, repeats=repeats, warmup=50)
+            for k, f in afns.items()
+        }
+
+    rows = []
+    for label, times in (("sync", sync), ("async", asyncio.run(main()))):
+        section = f"Client: one responses.create call ({label})"
+        anchor = "raw httpx post + json()"
+        rows.append(
+            row(section, anchor, times["raw"], "us", note="httpx.MockTransport, in process")
+        )
+        rows.append(
+            row(
+                section,
+                "client.responses.create",
+                times["ours"],
+                "us",
+                anchor=anchor,
+                target="<= 1.3x",
+                note="checks the caching rules, drops unset fields, validates a Response",
+            )
+        )
+        if "sdk" in times:
+            rows.append(
+                row(
+                    section,
+                    "volcengine Ark SDK responses.create",
+                    times["sdk"],
+                    "us",
+                    anchor=anchor,
+                    note="official SDK with http_client= on the same transport",
+                )
+            )
+    return rows
+
+
 def run(smoke: bool) -> list[dict[str, Any]]:
     n, repeats = (100, 3) if smoke else (1500, 7)
     stream_n = 5 if smoke else 40
-    return [*_sync_rows(n, repeats), *_async_rows(n, repeats), *_stream_rows(stream_n, repeats)]
+    return [
+        *_sync_rows(n, repeats),
+        *_async_rows(n, repeats),
+        *_stream_rows(stream_n, repeats),
+        *_responses_rows(n, repeats),
+    ]
 
 
 if __name__ == "__main__":

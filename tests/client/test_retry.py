@@ -23,24 +23,12 @@ from ark_context._exceptions import (
     ArkServerError,
     ArkTimeoutError,
 )
-from ark_context._retry import BACKOFF_BASE, BACKOFF_CAP
+from ark_context.policy import BACKOFF_BASE, BACKOFF_CAP
 from tests.client.conftest import BASE, KEY, USER, MakeClient
+from tests.client.fakes import AsyncFakeSleep, FakeSleep
 
 CTX = "/context/chat/completions"
 OK = {"id": "c", "choices": [{"index": 0, "message": {"role": "assistant", "content": "ok"}}]}
-
-
-class FakeSleep:
-    def __init__(self) -> None:
-        self.delays: list[float] = []
-
-    def __call__(self, seconds: float) -> None:
-        self.delays.append(seconds)
-
-
-class AsyncFakeSleep(FakeSleep):
-    async def __call__(self, seconds: float) -> None:  # type: ignore[override]
-        self.delays.append(seconds)
 
 
 def err(status: int, code: str, headers: dict[str, str] | None = None) -> httpx.Response:

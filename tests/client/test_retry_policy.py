@@ -1,9 +1,10 @@
-"""Retry decisions, backoff bounds and Retry-After parsing (pure functions)."""
+"""ark_context.policy: retry decisions, backoff bounds and Retry-After parsing (pure)."""
 
 from __future__ import annotations
 
 import email.utils
 import random
+import time
 
 import pytest
 
@@ -20,13 +21,13 @@ from ark_context._exceptions import (
     ArkServerError,
     ArkTimeoutError,
 )
-from ark_context._retry import (
+from ark_context.policy import (
     BACKOFF_BASE,
     BACKOFF_CAP,
     RETRY_AFTER_CAP,
     backoff_delay,
+    is_retryable,
     parse_retry_after,
-    should_retry,
 )
 
 
@@ -34,31 +35,40 @@ def api(cls: type, status: int) -> ArkError:
     return cls("x", status_code=status)
 
 
+IDEM, REFUSED, UNSENT = "idempotent", "refused", "unsent"
+
+
 @pytest.mark.parametrize(
-    ("exc", "idempotent", "expected"),
+    ("exc", "retried_under"),
     [
-        (ArkConnectionError("refused", sent=False), False, True),
-        (ArkConnectionError("refused", sent=False), True, True),
-        (ArkTimeoutError("pool", sent=False), False, True),
-        (ArkConnectionError("dropped", sent=True), False, False),
-        (ArkConnectionError("dropped", sent=True), True, True),
-        (ArkTimeoutError("read", sent=True), False, False),
-        (ArkTimeoutError("read", sent=True), True, True),
-        (api(ArkRateLimitError, 429), False, False),
-        (api(ArkRateLimitError, 429), True, True),
-        (api(ArkServerError, 503), False, False),
-        (api(ArkServerError, 500), True, True),
-        (api(ArkContextBusyError, 403), False, False),
-        (api(ArkContextBusyError, 403), True, True),
-        (api(ArkPermissionError, 403), True, False),
-        (api(ArkAuthenticationError, 401), True, False),
-        (api(ArkBadRequestError, 400), True, False),
-        (api(ArkContextGoneError, 404), True, False),
-        (ArkProtocolError("html"), True, False),
+        # never left this process: every kind of call may resend it
+        (ArkConnectionError("refused", sent=False), {IDEM, REFUSED, UNSENT}),
+        (ArkTimeoutError("pool", sent=False), {IDEM, REFUSED, UNSENT}),
+        # may have reached the server: only idempotent calls resend it
+        (ArkConnectionError("dropped", sent=True), {IDEM}),
+        (ArkTimeoutError("read", sent=True), {IDEM}),
+        (api(ArkServerError, 503), {IDEM}),
+        (api(ArkServerError, 500), {IDEM}),
+        # refused by the server: POST /responses ("refused") may resend, session chat not
+        (api(ArkRateLimitError, 429), {IDEM, REFUSED}),
+        (api(ArkContextBusyError, 403), {IDEM, REFUSED}),
+        # never retried
+        (api(ArkPermissionError, 403), set()),
+        (api(ArkAuthenticationError, 401), set()),
+        (api(ArkBadRequestError, 400), set()),
+        (api(ArkContextGoneError, 404), set()),
+        (ArkProtocolError("html"), set()),
+        (ValueError("not ours"), set()),
     ],
 )
-def test_should_retry_matrix(exc: ArkError, idempotent: bool, expected: bool):
-    assert should_retry(exc, idempotent=idempotent) is expected
+def test_is_retryable_matrix(exc: Exception, retried_under: set[str]):
+    for safety in (IDEM, REFUSED, UNSENT):
+        assert is_retryable(exc, safety=safety) is (safety in retried_under), safety  # type: ignore[arg-type]
+
+
+def test_is_retryable_defaults_to_idempotent():
+    assert is_retryable(ArkConnectionError("dropped", sent=True))
+    assert is_retryable(api(ArkServerError, 502))
 
 
 def test_backoff_full_jitter_within_capped_ceiling():
@@ -79,6 +89,14 @@ def test_retry_after_wins_and_is_capped():
     assert backoff_delay(0, retry_after=3.0) == 3.0
     assert backoff_delay(5, retry_after=0.0) == 0.0
     assert backoff_delay(0, retry_after=3600.0) == RETRY_AFTER_CAP
+
+
+def test_backoff_takes_a_raw_retry_after_header():
+    assert backoff_delay(3, retry_after="2") == 2.0
+    future = email.utils.formatdate(time.time() + 20, usegmt=True)
+    assert 15.0 < backoff_delay(0, retry_after=future) <= 20.0
+    random.seed(7)
+    assert 0.0 <= backoff_delay(0, retry_after="soon") <= BACKOFF_BASE  # unreadable: jitter
 
 
 def test_parse_retry_after_seconds():

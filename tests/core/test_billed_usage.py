@@ -13,6 +13,8 @@ import pytest
 from ark_context.costs import BilledUsage, Prices
 from ark_context.stores import InMemoryStore
 
+pytestmark = pytest.mark.integration
+
 MODEL = "ep-billed"
 KEY = "billed-key"
 SYSTEM = "You are a patient tutor. " + "Explain each step, name the rule you used. " * 12

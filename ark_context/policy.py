@@ -1,0 +1,153 @@
+"""One policy for the whole core: which request fields the Context API refuses, which
+errors may be retried, and how long to wait before a retry.
+
+Everything here is a pure function (no I/O); the client, the router and the settings
+all ask this module instead of keeping their own lists.
+
+* :data:`UNSUPPORTED_FIELDS` / :func:`check_request_fields`: request fields the Ark
+  Context API does not support; one exception type, :class:`ArkUnsupportedFieldError`
+  (an :class:`ArkUnsupportedError`, an :class:`ArkInputError` and an
+  :class:`ArkConfigError`, so a setting and a call argument fail the same way).
+* :func:`is_retryable`: the retry decision for a call of a given :data:`Safety`.
+* :func:`backoff_delay`: full-jitter exponential backoff that honours ``Retry-After``
+  (seconds or an HTTP date); :func:`parse_retry_after` reads the headers.
+
+>>> from ark_context._exceptions import ArkConnectionError
+>>> is_retryable(ArkConnectionError("refused", sent=False), safety="unsent")
+True
+>>> check_request_fields({"temperature": 0.2})
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from ._exceptions import (
+    ArkAPIError,
+    ArkConnectionError,
+    ArkContextBusyError,
+    ArkRateLimitError,
+    ArkUnsupportedFieldError,
+)
+
+__all__ = [
+    "BACKOFF_BASE",
+    "BACKOFF_CAP",
+    "RETRY_AFTER_CAP",
+    "UNSUPPORTED_FIELDS",
+    "ArkUnsupportedFieldError",
+    "Safety",
+    "backoff_delay",
+    "check_request_fields",
+    "is_retryable",
+    "parse_retry_after",
+]
+
+UNSUPPORTED_FIELDS: tuple[str, ...] = (
+    "tools",
+    "tool_choice",
+    "functions",
+    "function_call",
+    "response_format",
+    "thinking",
+)
+"""Request fields the Ark Context API does not support (tools, structured output,
+thinking). The Responses API supports them; it has its own checks."""
+
+BACKOFF_BASE = 0.5
+"""First backoff ceiling in seconds; doubles every attempt (full jitter below it)."""
+
+BACKOFF_CAP = 8.0
+"""Largest backoff ceiling in seconds."""
+
+RETRY_AFTER_CAP = 60.0
+"""A server's ``Retry-After`` is honoured up to this many seconds."""
+
+Safety = Literal["idempotent", "refused", "unsent"]
+"""How safe a call is to resend:
+
+* ``"idempotent"``: resending cannot change the outcome (``/context/create``, plain
+  chat, GET, DELETE, common-prefix chat): retry timeouts, dropped connections, 429, 5xx
+  and 403 ``InvalidState``.
+* ``"refused"``: no idempotency key, but a request the server provably refused may be
+  resent (``POST /responses``): retry only what never left (connect failure), 429 and
+  403 ``InvalidState``. After a read timeout, a dropped connection or a 5xx a response
+  may exist and be billed: never retried.
+* ``"unsent"``: the server appends what it sees (session context chat): retry only what
+  provably never left this process."""
+
+
+def check_request_fields(params: Mapping[str, Any], where: str = "") -> None:
+    """Raise :class:`ArkUnsupportedFieldError` naming the first field in ``params`` that
+    the Ark Context API does not support (a field set to ``None`` counts as unset)."""
+    for name in UNSUPPORTED_FIELDS:
+        if params.get(name) is not None:
+            prefix = f"{where}: " if where else ""
+            raise ArkUnsupportedFieldError(
+                f"{prefix}{name!r} is not supported by the Ark Context API; remove it "
+                "(tools, structured output and thinking need a Responses API model)."
+            )
+
+
+def is_retryable(exc: BaseException, *, safety: Safety = "idempotent") -> bool:
+    """Whether ``exc`` may be retried on a call of this :data:`Safety`."""
+    if isinstance(exc, ArkConnectionError):
+        return not exc.sent or safety == "idempotent"
+    if isinstance(exc, ArkAPIError):
+        if safety == "idempotent":
+            return exc.retryable
+        if safety == "refused":
+            return isinstance(exc, (ArkRateLimitError, ArkContextBusyError))
+    return False
+
+
+def backoff_delay(attempt: int, retry_after: float | str | None = None) -> float:
+    """Seconds to wait before retry number ``attempt`` (0-based).
+
+    ``retry_after`` (seconds, or a raw ``Retry-After`` header value: seconds or an HTTP
+    date) wins when the server sent one, capped at :data:`RETRY_AFTER_CAP`; otherwise
+    full jitter: uniform in ``[0, min(BACKOFF_CAP, BACKOFF_BASE * 2**attempt)]``.
+    """
+    if isinstance(retry_after, str):
+        retry_after = parse_retry_after({"retry-after": retry_after})
+    if retry_after is not None:
+        return max(0.0, min(float(retry_after), RETRY_AFTER_CAP))
+    ceiling = min(BACKOFF_CAP, BACKOFF_BASE * (2.0 ** min(max(attempt, 0), 30)))
+    return random.uniform(0.0, ceiling)
+
+
+def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> float | None:
+    """Seconds from ``Retry-After`` (delta-seconds or an HTTP date) or ``retry-after-ms``.
+
+    Returns ``None`` when absent or unreadable; never negative."""
+    ms = headers.get("retry-after-ms")
+    if ms:
+        try:
+            value = float(ms) / 1000.0
+        except ValueError:
+            value = -1.0
+        if value >= 0 and value == value:  # not NaN
+            return value
+    raw = headers.get("retry-after")
+    if not raw:
+        return None
+    raw = raw.strip()
+    try:
+        seconds = float(raw)
+    except ValueError:
+        pass
+    else:
+        return seconds if seconds >= 0 and seconds == seconds else None
+    import email.utils  # lazy: only HTTP-date Retry-After needs it
+
+    try:
+        when = email.utils.parsedate_to_datetime(raw)
+    except (TypeError, ValueError, IndexError):
+        return None
+    if when is None or when.tzinfo is None:
+        return None
+    current = time.time() if now is None else now
+    return max(0.0, when.timestamp() - current)
