@@ -37,7 +37,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import httpx
 from pydantic import ValidationError
 
-from ._errors_map import error_from_payload, error_from_response, excerpt, from_transport_error
+from ._errors_map import (
+    error_from_payload,
+    error_from_response,
+    excerpt,
+    from_transport_error,
+    url_advice,
+)
 from ._exceptions import (
     ArkAPIError,
     ArkConfigError,
@@ -283,7 +289,7 @@ def _bad_success(response: httpx.Response, context_call: bool) -> ArkError:
         what = "JSON of an unexpected shape"
     text = excerpt(content) if content else "(empty body)"
     return ArkProtocolError(
-        f"HTTP {response.status_code}: {what}: {text}. Check base_url / ARK_BASE_URL.",
+        f"HTTP {response.status_code}: {what}: {text}. {url_advice(response)}",
         response=response,
     )
 
@@ -298,7 +304,7 @@ def _stream_open_error(response: httpx.Response, context_call: bool) -> ArkError
     ctype = response.headers.get("content-type", "") or "no content type"
     return ArkProtocolError(
         f"Expected an event stream (text/event-stream) but got {ctype}: "
-        f"{excerpt(response.content) or '(empty body)'}. Check base_url / ARK_BASE_URL.",
+        f"{excerpt(response.content) or '(empty body)'}. {url_advice(response)}",
         response=response,
     )
 

@@ -31,6 +31,7 @@ from ._exceptions import (
     redact,
 )
 from ._retry import parse_retry_after
+from ._validation import base_url_advice
 
 __all__ = [
     "classify",
@@ -194,9 +195,17 @@ def error_from_response(response: httpx.Response, *, context_call: bool) -> ArkE
         )
     return ArkProtocolError(
         f"HTTP {status} from {response.request.url.copy_with(query=None)} is not an Ark error "
-        f"answer ({ctype}): {text}. Check base_url / ARK_BASE_URL.",
+        f"answer ({ctype}): {text}. {url_advice(response)}",
         response=response,
     )
+
+
+def url_advice(response: httpx.Response) -> str:
+    """What to check about the base URL when ``response`` is not an Ark answer."""
+    try:
+        return base_url_advice(str(response.request.url))
+    except RuntimeError:  # a response built without a request
+        return "Check base_url / ARK_BASE_URL."
 
 
 def from_transport_error(exc: httpx.HTTPError, *, during_stream: bool = False) -> ArkError:

@@ -163,8 +163,7 @@ class ArkContextParams(BaseModel):
     store: ContextStore | None = Field(
         default=None,
         exclude=True,
-        description="Where the router remembers contexts; None: the process-wide "
-        "`InMemoryStore`.",
+        description="Where the router remembers contexts; None: the process-wide `InMemoryStore`.",
     )
     http_client: Any = Field(
         default=None,

@@ -19,10 +19,10 @@ __all__ = [
     "TTL_MIN",
     "base_url_advice",
     "check_base_url",
-    "check_unknown_kwargs",
-    "looks_secret",
     "check_truncation",
     "check_ttl",
+    "check_unknown_kwargs",
+    "looks_secret",
 ]
 
 DEFAULT_BASE_URL = "https://ark.cn-beijing.volces.com/api/v3"
@@ -72,7 +72,12 @@ def check_truncation(mode: str, strategy: dict[str, Any] | None) -> dict[str, An
 
 # Paths a client appends to the base URL: a base URL that already ends in one is a
 # copy-paste of a full endpoint URL.
-_ENDPOINT_PATHS = ("/context/chat/completions", "/context/create", "/chat/completions", "/responses")
+_ENDPOINT_PATHS = (
+    "/context/chat/completions",
+    "/context/create",
+    "/chat/completions",
+    "/responses",
+)
 _API_PATH = "/api/v3"
 
 

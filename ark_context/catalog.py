@@ -2,7 +2,7 @@
 
 One table, as data: every Model ID that ``ark-responses-api.md`` §5 and
 ``ark-context-api.md`` name. Ark states that a model supports at most one of the two caching
-APIs ("具体到单个模型，最多支持一套 API 调用缓存方式"), so the model fixes the API:
+APIs (模型列表 → 上下文缓存能力: at most one caching API per model), so the model fixes the API:
 
 * ``"context"``: ``POST /context/create`` + ``/context/chat/completions`` (Ark's past models:
   doubao-1.5-pro/lite-32k, deepseek-v3-250324, deepseek-r1);
@@ -36,8 +36,8 @@ __all__ = [
     "MODELS",
     "CachingAPI",
     "ModelInfo",
-    "Prices",
     "PriceTier",
+    "Prices",
     "caching_api",
     "is_endpoint_id",
     "lookup",
@@ -143,7 +143,9 @@ _SEED_CODE = Prices(
     tiers=(PriceTier(32, 1.20, 8.00), PriceTier(128, 1.40, 12.00), PriceTier(256, 2.80, 16.00)),
     cached_input=0.24,
 )
-_DEEPSEEK_32 = Prices(tiers=(PriceTier(32, 2.00, 3.00), PriceTier(128, 4.00, 6.00)), cached_input=0.40)
+_DEEPSEEK_32 = Prices(
+    tiers=(PriceTier(32, 2.00, 3.00), PriceTier(128, 4.00, 6.00)), cached_input=0.40
+)
 _DEEPSEEK_31 = Prices(tiers=(PriceTier(None, 4.00, 12.00),), cached_input=0.80)
 _KIMI_K2 = Prices(tiers=(PriceTier(None, 4.00, 16.00),), cached_input=0.80)
 # The Context API spec gives input and cached input only (no output or storage figure).

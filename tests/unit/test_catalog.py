@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
-
 from ark_context.catalog import (
     MODELS,
     ModelInfo,
@@ -12,6 +10,7 @@ from ark_context.catalog import (
     lookup,
     model_id_advice,
 )
+
 
 def test_every_model_has_a_known_api_and_its_api_modes() -> None:
     assert len(MODELS) >= 20

@@ -23,6 +23,15 @@ def _classes() -> list[type[Any]]:
     return [ChatArkContext, ArkContextLLM]
 
 
+@pytest.fixture(autouse=True)
+def _own_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Secrets other tests registered (the registry is process-wide) stay out of these
+    messages' way."""
+    from ark_context import _exceptions
+
+    monkeypatch.setattr(_exceptions, "_SECRETS", set())
+
+
 @pytest.fixture(params=["langchain", "llama_index"])
 def cls(request: pytest.FixtureRequest) -> type[Any]:
     return _classes()[0 if request.param == "langchain" else 1]
