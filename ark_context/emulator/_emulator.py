@@ -246,7 +246,12 @@ class Emulator:
     def app(self) -> Any:
         """The ASGI app (Starlette), API under ``/api/v3``, admin under ``/_emulator``."""
         if self._app is None:
-            from ._app import build_app
+            try:
+                from ._app import build_app
+            except ModuleNotFoundError as exc:
+                from .._extras import missing_extra
+
+                raise missing_extra(exc, "emulator", "The Ark emulator") from exc
 
             self._app = build_app(self)
         return self._app
