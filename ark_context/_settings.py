@@ -8,6 +8,7 @@ once, here.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import warnings
 from typing import Any, ClassVar, Literal
@@ -178,6 +179,11 @@ class ArkContextParams(BaseModel):
 
     _ark_router_cache: Any = PrivateAttr(default=None)
 
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.__doc__ = with_field_docs(cls)
+
     def __init__(self, /, **data: Any) -> None:
         try:
             super().__init__(**data)
@@ -337,3 +343,28 @@ class ArkContextParams(BaseModel):
                 cache.clear()
             cache[key] = router
             return router
+
+
+def annotation_text(annotation: Any) -> str:
+    """A field's type as a reader writes it: ``Literal['a', 'b']``, ``ContextStore | None``."""
+    text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
+    text = re.sub(r"\b(?:[a-z_]+\.)+([A-Za-z]\w*)", r"\1", text)  # module paths off
+    return text.replace("NoneType", "None")
+
+
+def with_field_docs(cls: type[BaseModel]) -> str:
+    """``cls``'s docstring plus one entry per setting (its type, default and description),
+    so ``help()`` explains every field. The adapters' own fields are included."""
+    own = set(ArkContextParams.model_fields) | set(getattr(cls, "__annotations__", {}))
+    lines = [(cls.__doc__ or "").rstrip(), "", "Settings (keyword arguments):", ""]
+    for name, field in cls.model_fields.items():
+        if name not in own or not field.description:
+            continue
+        ann = annotation_text(field.annotation)
+        default = "{}" if name == "model_kwargs" else repr(field.default)
+        lines.append(f"    {name}: {ann} = {default}")
+        lines.append(f"        {field.description}")
+    return "\n".join(lines) + "\n"
+
+
+ArkContextParams.__doc__ = with_field_docs(ArkContextParams)

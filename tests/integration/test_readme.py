@@ -34,11 +34,9 @@ _DEFAULT: dict[str, str] = {}  # a field whose signature default needs another w
 
 
 def _annotation(field: Any) -> str:
-    ann = field.annotation
-    text = ann.__name__ if isinstance(ann, type) else str(ann)
-    text = text.replace("typing.", "").replace("pydantic.types.", "")
-    text = re.sub(r"\b(?:[a-z_]+\.)+([A-Z]\w*)", r"\1", text)  # module paths off
-    return text.replace("SecretStr", "str").replace("NoneType", "None")
+    from ark_context._settings import annotation_text
+
+    return annotation_text(field.annotation).replace("SecretStr", "str")
 
 
 def _default(name: str, field: Any) -> str:

@@ -99,3 +99,12 @@ def test_model_id_advice_says_what_to_pass() -> None:
     assert model_id_advice("ep-123") is None
     assert model_id_advice("some-gateway-name") is None
     assert model_id_advice("doubao-seed-1-6-250615", api="responses") is None
+
+
+def test_module_docstring_examples_run() -> None:
+    import doctest
+    import importlib
+
+    for name in ("ark_context.catalog", "ark_context._extras", "ark_context._settings"):
+        result = doctest.testmod(importlib.import_module(name))
+        assert result.failed == 0 and result.attempted > 0, name

@@ -182,3 +182,17 @@ def test_base_url_env_applies_only_when_not_passed(monkeypatch: pytest.MonkeyPat
 def test_store_must_be_a_context_store() -> None:
     with pytest.raises(ArkConfigError, match="store"):
         ArkContextParams(model="ep", store=object())
+
+
+def test_help_explains_every_field(cls: type[Any]) -> None:
+    import pydoc
+
+    text = " ".join(pydoc.render_doc(cls, renderer=pydoc.plaintext).split())
+    own = [
+        *ArkContextParams.model_fields,
+        "streaming" if "Chat" in cls.__name__ else "context_window",
+    ]
+    for name in own:
+        description = " ".join((cls.model_fields[name].description or "").split())
+        assert description and description in text, name
+    assert "caching_api: Literal['auto', 'context'] = 'auto'" in text
