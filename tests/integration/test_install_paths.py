@@ -19,6 +19,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -69,35 +70,48 @@ def _clean_env() -> dict[str, str]:
     return env
 
 
-class Venvs:
-    """One fresh virtualenv per install line, built on first use, shared by the module."""
+def _run(argv: list[str], what: str, timeout: float = 900) -> None:
+    done = subprocess.run(argv, capture_output=True, text=True, env=_clean_env(), timeout=timeout)
+    assert done.returncode == 0, f"{what} failed:\n{done.stderr[-3000:]}"
 
-    def __init__(self, base: Path) -> None:
+
+class Venvs:
+    """One fresh virtualenv per install line, shared by the module.
+
+    The working tree is built into a wheel once; every virtualenv installs that wheel with
+    its extras and all their dependencies from the configured index. The virtualenvs are
+    built concurrently (pip mostly waits on I/O)."""
+
+    def __init__(self, base: Path, extras: list[str]) -> None:
         self.base = base
-        self.made: dict[str, Path] = {}
+        wheels = base / "wheel"
+        # only the project's own wheel is built here; its dependencies come with each install
+        _run(
+            [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)],
+            "building the wheel",
+        )
+        (self.wheel,) = wheels.glob("ark_context-*.whl")
+        with ThreadPoolExecutor(max_workers=len(extras)) as pool:
+            futures = {e: pool.submit(self._build, e) for e in extras}
+        self.made = {e: f.result() for e, f in futures.items()}
+
+    def _build(self, extras: str) -> Path:
+        where = self.base / extras.replace(",", "+")
+        _run([sys.executable, "-m", "venv", str(where)], f"venv for .[{extras}]")
+        py = where / "bin" / "python"
+        _run([str(py), "-m", "pip", "install", "-q", f"{self.wheel}[{extras}]"], f".[{extras}]")
+        return py
 
     def python(self, extras: str) -> Path:
-        if extras not in self.made:
-            where = self.base / extras.replace(",", "+")
-            subprocess.run([sys.executable, "-m", "venv", str(where)], check=True)
-            py = where / "bin" / "python"
-            done = subprocess.run(
-                [str(py), "-m", "pip", "install", "-q", f"{ROOT}[{extras}]"],
-                capture_output=True,
-                text=True,
-                env=_clean_env(),
-                timeout=900,
-            )
-            assert done.returncode == 0, f"pip install .[{extras}] failed:\n{done.stderr[-3000:]}"
-            self.made[extras] = py
         return self.made[extras]
 
 
 @pytest.fixture(scope="module")
 def venvs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Venvs]:
-    v = Venvs(tmp_path_factory.mktemp("venvs"))
+    base = tmp_path_factory.mktemp("venvs")
+    v = Venvs(base, [*snippet_installs(), "notebooks"])
     yield v
-    shutil.rmtree(v.base, ignore_errors=True)
+    shutil.rmtree(base, ignore_errors=True)
 
 
 @pytest.mark.parametrize("extras", sorted(snippet_installs()))
