@@ -249,9 +249,9 @@ class Emulator:
             try:
                 from ._app import build_app
             except ModuleNotFoundError as exc:
-                from .._extras import missing_extra
+                from ._errors import missing_emulator_extra
 
-                raise missing_extra(exc, "emulator", "The Ark emulator") from exc
+                raise missing_emulator_extra(exc) from exc
 
             self._app = build_app(self)
         return self._app

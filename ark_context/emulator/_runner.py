@@ -40,9 +40,9 @@ def _server(emu: Emulator, log_level: str, graceful: int) -> Any:
     try:
         import uvicorn
     except ModuleNotFoundError as exc:
-        from .._extras import missing_extra
+        from ._errors import missing_emulator_extra
 
-        raise missing_extra(exc, "emulator", "The Ark emulator") from exc
+        raise missing_emulator_extra(exc) from exc
 
     config = uvicorn.Config(
         emu.app,
