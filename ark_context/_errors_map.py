@@ -31,6 +31,7 @@ from ._exceptions import (
     is_context_gone_message,
     redact,
 )
+from ._validation import base_url_advice
 from .policy import parse_retry_after
 
 __all__ = [
@@ -217,9 +218,17 @@ def error_from_response(
         )
     return ArkProtocolError(
         f"HTTP {status} from {response.request.url.copy_with(query=None)} is not an Ark error "
-        f"answer ({ctype}): {text}. Check base_url / ARK_BASE_URL.",
+        f"answer ({ctype}): {text}. {url_advice(response)}",
         response=response,
     )
+
+
+def url_advice(response: httpx.Response) -> str:
+    """What to check about the base URL when ``response`` is not an Ark answer."""
+    try:
+        return base_url_advice(str(response.request.url))
+    except RuntimeError:  # a response built without a request
+        return "Check base_url / ARK_BASE_URL."
 
 
 def from_transport_error(exc: httpx.HTTPError, *, during_stream: bool = False) -> ArkError:

@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import httpx
 from pydantic import BaseModel, ValidationError
 
-from ._errors_map import error_from_payload, error_from_response, excerpt
+from ._errors_map import error_from_payload, error_from_response, excerpt, url_advice
 from ._exceptions import ArkAPIError, ArkError, ArkProtocolError
 from ._models import _Sized
 from ._requests import Call
@@ -70,7 +70,7 @@ def bad_success(response: httpx.Response, call: Call) -> ArkError:
         what = "JSON of an unexpected shape"
     text = excerpt(content) if content else "(empty body)"
     return ArkProtocolError(
-        f"HTTP {response.status_code}: {what}: {text}. Check base_url / ARK_BASE_URL.",
+        f"HTTP {response.status_code}: {what}: {text}. {url_advice(response)}",
         response=response,
     )
 
@@ -85,7 +85,7 @@ def stream_open_error(response: httpx.Response, call: Call) -> ArkError:
     ctype = response.headers.get("content-type", "") or "no content type"
     return ArkProtocolError(
         f"Expected an event stream (text/event-stream) but got {ctype}: "
-        f"{excerpt(response.content) or '(empty body)'}. Check base_url / ARK_BASE_URL.",
+        f"{excerpt(response.content) or '(empty body)'}. {url_advice(response)}",
         response=response,
     )
 

@@ -8,12 +8,15 @@ once, here.
 from __future__ import annotations
 
 import os
+import re
 import threading
 import warnings
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
 
 from pydantic import (
+    AliasChoices,
     BaseModel,
+    ConfigDict,
     Field,
     PrivateAttr,
     SecretStr,
@@ -23,8 +26,17 @@ from pydantic import (
 )
 
 from ._exceptions import ArkConfigError, register_secret
-from ._validation import DEFAULT_BASE_URL, check_base_url, check_truncation, check_ttl
+from ._validation import (
+    DEFAULT_BASE_URL,
+    check_base_url,
+    check_truncation,
+    check_ttl,
+    check_unknown_kwargs,
+    looks_secret,
+)
+from .catalog import model_id_advice
 from .policy import check_request_fields
+from .stores._base import ContextStore
 
 if TYPE_CHECKING:
     from ._adapter_seam import ArkRouter
@@ -74,87 +86,117 @@ class ArkContextParams(BaseModel):
     {'temperature': 0.2}
     """
 
-    model: str = Field(default_factory=lambda: os.environ.get("ARK_MODEL", ""))
-    """Ark endpoint id (``ep-...``). Falls back to ``ARK_MODEL``."""
+    model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    api_key: SecretStr | None = Field(default=None, validate_default=True)
-    """Ark API key. Falls back to ``ARK_API_KEY``. Never logged or serialised."""
+    #: Where unknown keyword arguments are pointed to (LlamaIndex: ``additional_kwargs``).
+    _ark_passthrough: ClassVar[str] = "model_kwargs"
 
-    base_url: str = Field(default="", validate_default=True)
-    """API base URL. Falls back to ``ARK_BASE_URL``, then the official Beijing URL."""
-
-    mode: Literal["session", "common_prefix"] = "session"
-    """``session``: the context grows with the chat. ``common_prefix``: one shared,
-    immutable context per system prompt."""
-
-    ttl: int = 86400
-    """Context time-to-live in seconds, [3600, 604800]; restarts at every use."""
-
-    truncation_strategy: dict[str, Any] | None = None
-    """Session mode only: ``{"type": "last_history_tokens", ...}`` or ``{"type": "rolling_tokens", ...}``."""
-
-    prefix_messages: int | None = None
-    """common_prefix mode: how many leading messages form the cached prefix
-    (default: all leading system messages)."""
-
-    temperature: float | None = None
-    """Sampling temperature."""
-
-    top_p: float | None = None
-    """Nucleus sampling threshold, [0, 1]."""
-
-    max_tokens: int | None = None
-    """Maximum reply length in tokens (Ark's default: 4096)."""
-
-    stop: list[str] | None = None
-    """Up to 4 stop strings."""
-
-    frequency_penalty: float | None = None
-    """[-2, 2]."""
-
-    presence_penalty: float | None = None
-    """[-2, 2]."""
-
-    logprobs: bool | None = None
-    """Return log probabilities of the output tokens."""
-
-    top_logprobs: int | None = None
-    """[0, 20]; needs ``logprobs``."""
-
-    logit_bias: dict[str, int] | None = None
-    """Token id -> bias in [-100, 100]."""
-
-    timeout: float = 60.0
-    """Request timeout in seconds."""
-
-    max_retries: int = 2
-    """Retries for errors that are safe to retry (429, 5xx, connection)."""
-
-    stream_usage: bool = True
-    """Ask for the usage chunk at the end of streams."""
-
-    default_headers: dict[str, str] | None = None
-    """Extra HTTP headers sent on every request."""
-
-    model_kwargs: dict[str, Any] = Field(default_factory=dict)
-    """Extra request fields passed through as they are."""
-
-    store: Any = Field(default=None, exclude=True)
-    """A ``ContextStore`` (default: the process-wide in-memory store)."""
-
-    http_client: Any = Field(default=None, exclude=True)
-    """Optional ``httpx.Client`` to send sync requests with."""
-
-    http_async_client: Any = Field(default=None, exclude=True)
-    """Optional ``httpx.AsyncClient`` to send async requests with."""
+    model: str = Field(
+        default="",
+        description="Ark endpoint id (`ep-...`); empty: `ARK_MODEL`. Context-API endpoints "
+        "only (a model such as doubao-1-5-pro-32k-250115).",
+    )
+    api_key: SecretStr | None = Field(
+        default=None,
+        validate_default=True,
+        description="Ark API key; None: `ARK_API_KEY`. Never logged, printed or serialised.",
+    )
+    base_url: str = Field(
+        default=DEFAULT_BASE_URL,
+        validate_default=True,
+        description="API base URL, ending in `/api/v3`; when not passed: `ARK_BASE_URL`, "
+        "then the official Beijing URL.",
+    )
+    caching_api: Literal["auto", "context"] = Field(
+        default="auto",
+        description="The caching API `model` uses. `auto`: from the model table (a Model ID "
+        "of another API, or one the Context API does not take, warns). `context`: no "
+        "check, for gateways that serve model names on the Context API.",
+    )
+    mode: Literal["session", "common_prefix"] = Field(
+        default="session",
+        description="`session`: one context per conversation, growing with the chat. "
+        "`common_prefix`: one shared, read-only context per system prompt.",
+    )
+    ttl: int = Field(
+        default=86400,
+        description="Context time-to-live in seconds, [3600, 604800]; restarts at every use.",
+    )
+    truncation_strategy: dict[str, Any] | None = Field(
+        default=None,
+        description='Session mode only: `{"type": "last_history_tokens", ...}` or '
+        '`{"type": "rolling_tokens", ...}`; None: Ark picks by model.',
+    )
+    prefix_messages: int | None = Field(
+        default=None,
+        description="common_prefix mode: how many leading messages form the cached prefix; "
+        "None: all leading system messages.",
+    )
+    temperature: float | None = Field(default=None, description="Sampling temperature.")
+    top_p: float | None = Field(default=None, description="Nucleus sampling threshold, [0, 1].")
+    max_tokens: int | None = Field(
+        default=None, description="Maximum reply length in tokens (Ark's default: 4096)."
+    )
+    stop: list[str] | None = Field(default=None, description="Up to 4 stop strings.")
+    frequency_penalty: float | None = Field(default=None, description="[-2, 2].")
+    presence_penalty: float | None = Field(default=None, description="[-2, 2].")
+    logprobs: bool | None = Field(
+        default=None, description="Return log probabilities of the output tokens."
+    )
+    top_logprobs: int | None = Field(default=None, description="[0, 20]; needs `logprobs`.")
+    logit_bias: dict[str, int] | None = Field(
+        default=None, description="Token id -> bias in [-100, 100]."
+    )
+    timeout: float = Field(default=60.0, description="Request timeout in seconds.")
+    max_retries: int = Field(
+        default=2,
+        description="Retries for errors that are safe to retry (429, 5xx, connection).",
+    )
+    stream_usage: bool = Field(
+        default=True, description="Ask for the usage chunk at the end of streams."
+    )
+    default_headers: dict[str, str] | None = Field(
+        default=None,
+        description="Extra HTTP headers sent on every request (secret-looking values are "
+        "hidden from repr).",
+    )
+    model_kwargs: dict[str, Any] = Field(
+        default={},
+        description="Extra request fields sent as they are (unknown keyword arguments raise "
+        "instead).",
+    )
+    store: ContextStore | None = Field(
+        default=None,
+        exclude=True,
+        description="Where the router remembers contexts; None: the process-wide `InMemoryStore`.",
+    )
+    http_client: Any = Field(
+        default=None,
+        exclude=True,
+        description="An `httpx.Client` to send sync requests with; None: a shared pool.",
+    )
+    http_async_client: Any = Field(
+        default=None,
+        exclude=True,
+        description="An `httpx.AsyncClient` to send async requests with; None: a shared pool.",
+    )
 
     _ark_router_cache: Any = PrivateAttr(default=None)
+
+    @classmethod
+    def __pydantic_init_subclass__(cls, **kwargs: Any) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        cls.__doc__ = with_field_docs(cls)
 
     def __init__(self, /, **data: Any) -> None:
         try:
             super().__init__(**data)
         except ValidationError as exc:
             raise config_error(type(self).__name__, exc) from None
+        if self.caching_api == "auto" and self.model:
+            advice = model_id_advice(self.model)
+            if advice is not None:
+                warnings.warn(advice, UserWarning, stacklevel=2)
 
     @model_validator(mode="before")
     @classmethod
@@ -165,19 +207,17 @@ class ArkContextParams(BaseModel):
         for f in cls.model_fields.values():
             if f.alias:
                 known.add(f.alias)
+            va = f.validation_alias
+            if isinstance(va, str):
+                known.add(va)
+            elif isinstance(va, AliasChoices):
+                known.update(c for c in va.choices if isinstance(c, str))
         extra = {k: v for k, v in data.items() if k not in known}
-        if extra:
-            data = {k: v for k, v in data.items() if k in known}
-            kwargs = dict(data.get("model_kwargs") or {})
-            for k, v in extra.items():
-                warnings.warn(
-                    f"{k!r} is not a known field of {cls.__name__}; it is sent as a request "
-                    "field through model_kwargs.",
-                    UserWarning,
-                    stacklevel=4,
-                )
-                kwargs[k] = v
-            data["model_kwargs"] = kwargs
+        check_unknown_kwargs(cls.__name__, extra, cls.model_fields, cls._ark_passthrough)
+        if data.get("model") is None:
+            data = {**data, "model": os.environ.get("ARK_MODEL", "")}
+        if not data.get("base_url"):
+            data = {**data, "base_url": os.environ.get("ARK_BASE_URL") or DEFAULT_BASE_URL}
         return data
 
     @field_validator("ttl")
@@ -198,12 +238,21 @@ class ArkContextParams(BaseModel):
     @field_validator("base_url", mode="before")
     @classmethod
     def _ark_base_url(cls, v: Any) -> str:
-        v = v or os.environ.get("ARK_BASE_URL") or DEFAULT_BASE_URL
-        return check_base_url(str(v))
+        return check_base_url(str(v or os.environ.get("ARK_BASE_URL") or DEFAULT_BASE_URL))
+
+    def __repr_args__(self) -> Any:
+        """Like pydantic's, with secret-looking header and request-field values hidden."""
+        for name, value in super().__repr_args__():
+            if name in ("default_headers", "model_kwargs") and isinstance(value, dict):
+                value = {k: "**********" if looks_secret(str(k)) else v for k, v in value.items()}
+            yield name, value
 
     @model_validator(mode="after")
     def _ark_check(self) -> ArkContextParams:
         check_truncation(self.mode, self.truncation_strategy)
+        for name, value in (*(self.default_headers or {}).items(), *self.model_kwargs.items()):
+            if isinstance(value, str) and looks_secret(name):
+                register_secret(value)
         if self.stop is not None and len(self.stop) > 4:
             raise ArkConfigError("stop takes at most 4 strings.")
         if self.prefix_messages is not None and self.prefix_messages < 1:
@@ -290,3 +339,28 @@ class ArkContextParams(BaseModel):
                 cache.clear()
             cache[key] = router
             return router
+
+
+def annotation_text(annotation: Any) -> str:
+    """A field's type as a reader writes it: ``Literal['a', 'b']``, ``ContextStore | None``."""
+    text = annotation.__name__ if isinstance(annotation, type) else str(annotation)
+    text = re.sub(r"\b(?:[a-z_]+\.)+([A-Za-z]\w*)", r"\1", text)  # module paths off
+    return text.replace("NoneType", "None")
+
+
+def with_field_docs(cls: type[BaseModel]) -> str:
+    """``cls``'s docstring plus one entry per setting (its type, default and description),
+    so ``help()`` explains every field. The adapters' own fields are included."""
+    own = set(ArkContextParams.model_fields) | set(getattr(cls, "__annotations__", {}))
+    lines = [(cls.__doc__ or "").rstrip(), "", "Settings (keyword arguments):", ""]
+    for name, field in cls.model_fields.items():
+        if name not in own or not field.description:
+            continue
+        ann = annotation_text(field.annotation)
+        default = "{}" if name == "model_kwargs" else repr(field.default)
+        lines.append(f"    {name}: {ann} = {default}")
+        lines.append(f"        {field.description}")
+    return "\n".join(lines) + "\n"
+
+
+ArkContextParams.__doc__ = with_field_docs(ArkContextParams)

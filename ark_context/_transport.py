@@ -61,6 +61,11 @@ def shared_client(key: tuple[Any, ...]) -> httpx.Client:
     with _lock:
         client = _sync_pools.get(key)
         if client is None or client.is_closed:
+            if not _sync_pools:  # the first pool: close the pools' sockets at exit
+                import atexit
+
+                atexit.unregister(close_shared_pools)
+                atexit.register(close_shared_pools)
             client = httpx.Client(timeout=_timeout(key))
             _sync_pools[key] = client
         return client

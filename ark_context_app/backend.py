@@ -132,6 +132,8 @@ def error_hint(err: ArkError) -> str | None:
             "Check --model / ARK_MODEL: it must be an endpoint id (ep-...) of a model that "
             "supports the Context API (e.g. doubao-1.5-pro-32k)."
         )
+    if isinstance(err, (ArkProtocolError, ArkConnectionError)) and "ARK_BASE_URL" in str(err):
+        return None  # the message says what to check already: one hint per failure
     if isinstance(err, ArkProtocolError):
         return "Check ARK_BASE_URL: the server did not answer like the Ark API."
     if isinstance(err, ArkConnectionError):

@@ -20,7 +20,14 @@ __all__ = ["ChatArkContext"]
 
 def __getattr__(name: str) -> Any:
     if name == "ChatArkContext":
-        from .chat_models import ChatArkContext
+        try:
+            from .chat_models import ChatArkContext
+        except ModuleNotFoundError as exc:
+            if not (exc.name or "").startswith("langchain_core"):
+                raise
+            from ark_context._extras import missing_extra
+
+            raise missing_extra(exc, "langchain", "ChatArkContext") from exc
 
         return ChatArkContext
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -29,6 +29,7 @@ from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.messages.ai import InputTokenDetails, UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from pydantic import Field
 
 from ark_context import (
     ArkAuthenticationError,
@@ -305,8 +306,11 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
             print(llm.invoke(history).response_metadata["context_outcome"])  # reused
     """
 
-    streaming: bool = False
-    """LangChain: when True, ``invoke`` streams under the hood (tokens reach callbacks)."""
+    streaming: bool = Field(
+        default=False,
+        description="LangChain: when True, `invoke` streams under the hood (tokens reach "
+        "callbacks).",
+    )
 
     # -- LangChain plumbing -------------------------------------------------------------
 

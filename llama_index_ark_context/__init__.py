@@ -5,7 +5,14 @@
 False
 """
 
-from .base import ArkContextLLM
-from .usage import CachedTokenCounter, ModelTokenUsage
+try:
+    from .base import ArkContextLLM
+    from .usage import CachedTokenCounter, ModelTokenUsage
+except ModuleNotFoundError as _exc:
+    if not (_exc.name or "").startswith("llama_index"):
+        raise
+    from ark_context._extras import missing_extra
+
+    raise missing_extra(_exc, "llama-index", "llama_index_ark_context") from _exc
 
 __all__ = ["ArkContextLLM", "CachedTokenCounter", "ModelTokenUsage"]

@@ -8,7 +8,7 @@ completions -> ``ChatResponse``. Configuration, routing, retries and usage live 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 from llama_index.core.base.llms.generic_utils import (
     achat_to_completion_decorator,
@@ -32,7 +32,7 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.llm import LLM
-from pydantic import Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr
 
 from ark_context import (
     ArkContextParams,
@@ -213,12 +213,27 @@ class ArkContextLLM(ArkContextParams, LLM):
     (32768, True)
     """
 
-    api_key: SecretStr | None = Field(default=None, validate_default=True, exclude=True)
-    """Ark API key. Falls back to ``ARK_API_KEY``. Never logged or serialised
-    (``to_dict``/``to_json``/``to_payload`` leave it out)."""
+    _ark_passthrough: ClassVar[str] = "additional_kwargs"
 
-    context_window: int = Field(default=DEFAULT_CONTEXT_WINDOW, gt=0)
-    """The model's context window in tokens, for LlamaIndex's prompt packing (LLMMetadata)."""
+    api_key: SecretStr | None = Field(
+        default=None,
+        validate_default=True,
+        exclude=True,
+        description="Ark API key; None: `ARK_API_KEY`. Never logged, printed or serialised "
+        "(`to_dict`/`to_json`/`to_payload` leave it out).",
+    )
+    model_kwargs: dict[str, Any] = Field(
+        default={},
+        validation_alias=AliasChoices("model_kwargs", "additional_kwargs"),
+        description="Extra request fields sent as they are; also accepted as "
+        "`additional_kwargs` (LlamaIndex's name). Unknown keyword arguments raise instead.",
+    )
+    context_window: int = Field(
+        default=DEFAULT_CONTEXT_WINDOW,
+        gt=0,
+        description="The model's context window in tokens, for LlamaIndex's prompt packing "
+        "(`LLMMetadata`).",
+    )
 
     @classmethod
     def class_name(cls) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
-from ._app import build_app
 from ._context_model import DEFAULT_MAX_TOKENS, DEFAULT_MODEL_WINDOW
 from ._core import EmulatorCore
 from ._responder import Responder
@@ -84,5 +83,11 @@ class Emulator(EmulatorCore):
     def app(self) -> Any:
         """The ASGI app, API under ``/api/v3``, admin under ``/_emulator``."""
         if self._app is None:
+            try:
+                from ._app import build_app  # starlette: the 'emulator' extra
+            except ModuleNotFoundError as exc:
+                from ._errors import missing_emulator_extra
+
+                raise missing_emulator_extra(exc) from exc
             self._app = build_app(self)
         return self._app

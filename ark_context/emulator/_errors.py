@@ -155,3 +155,13 @@ def default_fault_error(status: int) -> ApiError:
     return ApiError(
         status, "InternalServiceError", "The service encountered an unexpected internal error."
     )
+
+
+def missing_emulator_extra(exc: ImportError) -> ModuleNotFoundError:
+    """The error for a missing starlette/uvicorn: it names the extra to install (the
+    emulator imports nothing from ark_context, so it words this itself)."""
+    return ModuleNotFoundError(
+        "The Ark emulator needs the 'emulator' extra: pip install 'ark-context[emulator]' "
+        f"(missing: {exc.name or exc}).",
+        name=exc.name,
+    )

@@ -36,7 +36,13 @@ def _url(host: str, port: int) -> str:
 
 
 def _server(emu: Emulator, log_level: str, graceful: int) -> Any:
-    import uvicorn
+    emu.app  # noqa: B018 - builds the app first: a missing extra fails with its name
+    try:
+        import uvicorn
+    except ModuleNotFoundError as exc:
+        from ._errors import missing_emulator_extra
+
+        raise missing_emulator_extra(exc) from exc
 
     config = uvicorn.Config(
         emu.app,

@@ -58,9 +58,10 @@ def test_base_url_without_scheme():
         ArkContextParams(model="ep", api_key="k", base_url="ark.cn-beijing.volces.com/api/v3")
 
 
-def test_unknown_kwargs_go_to_model_kwargs_with_a_warning():
-    with pytest.warns(UserWarning, match="model_kwargs"):
-        p = ArkContextParams(model="ep", api_key="k", seed=7)
+def test_unknown_kwargs_raise_and_model_kwargs_is_the_way_to_send_them():
+    with pytest.raises(ArkConfigError, match=r"unknown keyword argument 'seed'\..*model_kwargs"):
+        ArkContextParams(model="ep", api_key="k", seed=7)
+    p = ArkContextParams(model="ep", api_key="k", model_kwargs={"seed": 7})
     assert p.ark_sampling_params() == {"seed": 7}
 
 

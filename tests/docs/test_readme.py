@@ -7,7 +7,6 @@ Regenerate the configuration table after changing a field:
 
 from __future__ import annotations
 
-import ast
 import re
 import sys
 import warnings
@@ -24,7 +23,6 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
-SETTINGS = ROOT / "ark_context" / "_settings.py"
 TABLE_START = "<!-- config-table:start (generated: python -m tests.docs.test_readme --write) -->"
 TABLE_END = "<!-- config-table:end -->"
 SKIP_MARK = "<!-- readme-test: skip"
@@ -32,32 +30,30 @@ SKIP_MARK = "<!-- readme-test: skip"
 # -- the configuration table -----------------------------------------------------------------
 
 _ENV = {"model": "ARK_MODEL", "api_key": "ARK_API_KEY", "base_url": "ARK_BASE_URL"}
-_DEFAULT = {
-    "model": "required",
-    "api_key": "required",
-    "base_url": "`https://ark.cn-beijing.volces.com/api/v3`",
-    "model_kwargs": "`{}`",
-    "store": "process-wide `InMemoryStore`",
-}
+_DEFAULT: dict[str, str] = {}  # a field whose signature default needs another wording
 
 
-def _field_docs() -> dict[str, tuple[str, str]]:
-    """field -> (annotation source, docstring) from the class body of ArkContextParams."""
-    tree = ast.parse(SETTINGS.read_text(encoding="utf-8"))
-    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "ArkContextParams")
-    out: dict[str, tuple[str, str]] = {}
-    body = cls.body
-    for stmt, nxt in zip(body, [*body[1:], None], strict=True):
-        if isinstance(stmt, ast.AnnAssign) and isinstance(stmt.target, ast.Name):
-            doc = ""
-            if (
-                isinstance(nxt, ast.Expr)
-                and isinstance(nxt.value, ast.Constant)
-                and isinstance(nxt.value.value, str)
-            ):
-                doc = " ".join(nxt.value.value.split())
-            out[stmt.target.id] = (ast.unparse(stmt.annotation), doc.replace("``", "`"))
-    return out
+def _annotation(field: Any) -> str:
+    from ark_context._settings import annotation_text
+
+    return annotation_text(field.annotation).replace("SecretStr", "str")
+
+
+def _default(name: str, field: Any) -> str:
+    if name in _DEFAULT:
+        return _DEFAULT[name]
+    return f"`{field.default!r}`"
+
+
+def _rows() -> list[tuple[str, Any, str]]:
+    """(field, pydantic field, which class) for the shared fields, then the adapters' own."""
+    from langchain_ark_context import ChatArkContext
+    from llama_index_ark_context import ArkContextLLM
+
+    rows = [(n, f, "") for n, f in ArkContextParams.model_fields.items()]
+    rows.append(("context_window", ArkContextLLM.model_fields["context_window"], "ArkContextLLM"))
+    rows.append(("streaming", ChatArkContext.model_fields["streaming"], "ChatArkContext"))
+    return rows
 
 
 def _cell(text: str) -> str:
@@ -65,17 +61,19 @@ def _cell(text: str) -> str:
 
 
 def config_table() -> str:
-    docs = _field_docs()
     lines = [
         "| Field | Type | Default | Environment | Meaning |",
         "|---|---|---|---|---|",
     ]
-    for name, field in ArkContextParams.model_fields.items():
-        annotation, doc = docs[name]
-        annotation = annotation.replace("SecretStr", "str")
-        default = _DEFAULT.get(name, f"`{field.default!r}`")
+    for name, field, only in _rows():
+        doc = " ".join((field.description or "").split())
+        if only:
+            doc = f"{only} only. {doc}"
         env = f"`{_ENV[name]}`" if name in _ENV else ""
-        lines.append(f"| `{name}` | `{_cell(annotation)}` | {default} | {env} | {_cell(doc)} |")
+        annotation = _annotation(field)
+        lines.append(
+            f"| `{name}` | `{_cell(annotation)}` | {_default(name, field)} | {env} | {_cell(doc)} |"
+        )
     return "\n".join(lines)
 
 
@@ -97,7 +95,7 @@ def test_config_table_is_generated_from_the_settings() -> None:
     assert current == config_table(), (
         "README configuration table is stale: python -m tests.docs.test_readme --write"
     )
-    for name in ArkContextParams.model_fields:
+    for name in [*ArkContextParams.model_fields, "context_window", "streaming"]:
         assert f"| `{name}` |" in current
 
 
@@ -192,6 +190,13 @@ def _scenarios(emu: Any, strict_url: str, small_url: str) -> dict[str, Callable[
             **ok, model_kwargs={"tools": []}
         ),
         "Base URL without a scheme": lambda: _chat(base_url="ark.cn-beijing.volces.com/api/v3"),
+        "Base URL ending in `/chat/completions`": lambda: _chat(
+            base_url="https://gw.example/api/v3/chat/completions"
+        ),
+        "Ark's host without `/api/v3`": lambda: _chat(base_url="https://ark.cn-beijing.volces.com"),
+        "A Model ID (`doubao-seed-1-6-250615`) for `model`": lambda: _warns(
+            lambda: _chat(**ok, model="doubao-seed-1-6-250615")
+        ),
         "No API key": lambda: _chat(api_key=None, **ok).invoke("hi"),
         "No model": lambda: _chat(model="", **ok).invoke("hi"),
         "Wrong API key": lambda: _chat(base_url=strict_url, api_key="sk-wrong").invoke("hi"),
@@ -215,7 +220,9 @@ def _scenarios(emu: Any, strict_url: str, small_url: str) -> dict[str, Callable[
             base_url="http://gateway.invalid/api/v3",
             http_client=httpx.Client(transport=httpx.MockTransport(garbage)),
         ).invoke([SystemMessage("s"), HumanMessage("hi")]),
-        "Unknown keyword argument": lambda: _warns(lambda: _chat(**ok, temprature=0.2)),
+        "Unknown keyword argument (`temprature=0.2`, `openai_api_base=...`)": lambda: _chat(
+            **ok, temprature=0.2
+        ),
         "LlamaIndex: same mistakes": lambda: ArkContextLLM(model="ep-x", api_key="k", ttl=60),
     }
 

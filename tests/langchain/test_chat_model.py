@@ -599,8 +599,9 @@ def _safe_default(obj: Any) -> str:
 def test_init_from_env_and_model_kwargs(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ARK_API_KEY", KEY)
     monkeypatch.setenv("ARK_BASE_URL", "http://127.0.0.1:9/api/v3")
-    with pytest.warns(UserWarning, match="seed"):
-        llm = ChatArkContext(model="ep-x", seed=3)
+    with pytest.raises(ArkConfigError, match=r"'seed'.*model_kwargs=\{\.\.\.\}"):
+        ChatArkContext(model="ep-x", seed=3)
+    llm = ChatArkContext(model="ep-x", model_kwargs={"seed": 3})
     assert llm.api_key is not None and llm.api_key.get_secret_value() == KEY
     assert llm.base_url == "http://127.0.0.1:9/api/v3"
     assert llm.model_kwargs == {"seed": 3}

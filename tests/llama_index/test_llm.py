@@ -216,9 +216,10 @@ def test_request_rejects_unsupported_kwargs(kw: str) -> None:
         make_llm()._request([user("q")], {kw: []})
 
 
-def test_unknown_constructor_kwarg_goes_to_model_kwargs_with_warning() -> None:
-    with pytest.warns(UserWarning, match="seed"):
-        llm = make_llm(seed=7)
+def test_unknown_constructor_kwarg_raises_and_additional_kwargs_sends_it() -> None:
+    with pytest.raises(ArkConfigError, match=r"'seed'.*additional_kwargs=\{\.\.\.\}"):
+        make_llm(seed=7)
+    llm = make_llm(additional_kwargs={"seed": 7})
     assert llm.model_kwargs == {"seed": 7}
     assert llm._request([user("q")], {})[1] == {"seed": 7}
 

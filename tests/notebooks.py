@@ -1,0 +1,124 @@
+"""Run the notebooks against the in-process emulator and keep their outputs reviewable.
+
+``python -m tests.notebooks --write`` (``make notebooks-refresh``) executes every notebook
+with the ``ARK_*`` variables unset and writes it back with its outputs, so a repository page
+shows the tables and plots. ``--check`` executes them and fails when an output differs from
+the committed one (the outputs are deterministic: fixed replies, no ports, ids, timings).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+#: Text that must never be in a committed output: it would change on every run.
+VOLATILE = {
+    "a port": re.compile(r"127\.0\.0\.1:\d+|localhost:\d+"),
+    "a context id": re.compile(r"ctx-[0-9a-z]{6,}"),
+    "a completion id": re.compile(r"chatcmpl-[0-9a-zA-Z]+"),
+    "a timestamp": re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d"),
+    "a latency": re.compile(r"\d+(?:\.\d+)? ?ms\b"),
+    "an object address": re.compile(r" at 0x[0-9a-f]+"),
+}
+
+
+@contextmanager
+def _offline_env() -> Iterator[None]:
+    saved = {k: os.environ.pop(k) for k in list(os.environ) if k.startswith("ARK_")}
+    old_seed = os.environ.get("PYTHONHASHSEED")
+    os.environ["PYTHONHASHSEED"] = "0"
+    try:
+        yield
+    finally:
+        os.environ.update(saved)
+        if old_seed is None:
+            os.environ.pop("PYTHONHASHSEED", None)
+        else:
+            os.environ["PYTHONHASHSEED"] = old_seed
+
+
+def execute(path: Path) -> Any:
+    """The notebook at ``path``, executed top to bottom against the emulator."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    if (nb.nbformat, nb.nbformat_minor) >= (4, 5):
+        for i, cell in enumerate(nb.cells):  # stable ids for new cells: no random diff
+            cell.setdefault("id", f"cell-{i:02d}")
+    with _offline_env():
+        NotebookClient(
+            nb,
+            timeout=600,
+            kernel_name="python3",
+            record_timing=False,  # no execution timestamps in the cell metadata
+            resources={"metadata": {"path": str(path.parent)}},
+        ).execute()
+    nb.metadata.pop("widgets", None)
+    # the language version is the one fact of the machine the outputs depend on; keep only
+    # the name so a refresh on another patch release is not a diff
+    nb.metadata["language_info"] = {"name": "python"}
+    return nb
+
+
+def outputs(nb: Any) -> list[list[dict[str, Any]]]:
+    """Each code cell's outputs, as plain JSON data."""
+    return [
+        json.loads(json.dumps(cell.get("outputs", [])))
+        for cell in nb["cells"]
+        if cell["cell_type"] == "code"
+    ]
+
+
+def volatile(nb: Any) -> list[str]:
+    """What in the outputs would change from run to run (empty: nothing)."""
+    found = []
+    for i, cell_outputs in enumerate(outputs(nb)):
+        for out in cell_outputs:
+            texts = [out.get("text", "")]
+            texts += [v for k, v in out.get("data", {}).items() if k.startswith("text/")]
+            text = "".join("".join(t) if isinstance(t, list) else str(t) for t in texts)
+            for what, pattern in VOLATILE.items():
+                m = pattern.search(text)
+                if m:
+                    found.append(f"code cell {i}: {what} ({m.group(0)!r})")
+    return found
+
+
+def main(argv: list[str]) -> int:
+    import nbformat
+
+    write = "--write" in argv
+    failed = False
+    for path in NOTEBOOKS:
+        nb = execute(path)
+        problems = volatile(nb)
+        if problems:
+            print(f"{path.name}: volatile outputs: {problems}", file=sys.stderr)
+            failed = True
+        if write:
+            nbformat.write(nb, path)
+            print(f"wrote {path.relative_to(ROOT)}")
+        else:
+            committed = nbformat.read(path, as_version=4)
+            old, new = outputs(committed), outputs(nb)
+            if old != new:
+                print(f"{path.name}: outputs differ from the committed ones:", file=sys.stderr)
+                for i, (a, b) in enumerate(zip(old, new, strict=True)):
+                    if a != b:
+                        print(f"  code cell {i}:\n    {a}\n    {b}"[:2000], file=sys.stderr)
+                failed = True
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
