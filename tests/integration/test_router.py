@@ -176,7 +176,7 @@ def test_unknown_outcome_retries_on_a_fresh_context(emu, apply):
 
 
 def test_dropped_connection_then_unretryable(emu):
-    r = make_router(emu, route_retries=0)
+    r = make_router(emu, fresh_context_retries=0)
     h = [W("system", "sys"), W("user", "u1")]
     a1, _, _ = call(r, emu, h)
     h += [W("assistant", a1), W("user", "u2")]
@@ -191,7 +191,7 @@ def test_dropped_connection_then_unretryable(emu):
 
 
 def test_server_error_without_retries_is_typed(emu):
-    r = make_router(emu, route_retries=0)
+    r = make_router(emu, fresh_context_retries=0)
     h = [W("system", "sys"), W("user", "u1")]
     a1, _, _ = call(r, emu, h)
     h += [W("assistant", a1), W("user", "u2")]
@@ -209,7 +209,7 @@ def test_expiry_server_side_and_local(emu):
     h += [W("assistant", a1), W("user", "u2")]
     emu.advance_clock(86400 + 10)  # the server forgot; the router does not know
     a2, route, _ = call(r, emu, h)
-    assert (route.outcome, route.reason) == ("recreated", "expired")
+    assert (route.outcome, route.reason) == ("recreated", "gone")
     h += [W("assistant", a2), W("user", "u3")]
     clock.t += 86400  # the router knows it is past ttl and does not even try
     n = len(emu.records())
@@ -329,7 +329,7 @@ def test_common_prefix_gone_is_recreated_once(emu):
     call(r, emu, [sys, W("user", "x")])
     emu.forget_contexts()
     _, route, _ = call(r, emu, [sys, W("user", "y")])
-    assert (route.outcome, route.reason) == ("recreated", "expired")
+    assert (route.outcome, route.reason) == ("recreated", "gone")
     assert creates(emu) == 2
 
 
