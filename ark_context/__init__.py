@@ -45,6 +45,7 @@ _LAZY: dict[str, str] = {
     "RoutedCompletion": "._route_types",
     "RouteInfo": "._route_types",
     "ArkContextParams": "._settings",
+    "ContextRouter": ".routing",
     "ContextStore": ".stores",
     "Entry": ".stores",
     "InMemoryStore": ".stores",
@@ -76,6 +77,7 @@ if TYPE_CHECKING:
     from ._models import ChatCompletion, ChatCompletionChunk, ContextInfo, Usage
     from ._route_types import MissReason, Outcome, RoutedCompletion, RouteInfo
     from ._settings import ArkContextParams
+    from .routing import ContextRouter
     from .stores import ContextStore, Entry, InMemoryStore
 
 
@@ -120,6 +122,7 @@ __all__ = [
     "ChatCompletion",
     "ChatCompletionChunk",
     "ContextInfo",
+    "ContextRouter",
     "ContextStore",
     "Entry",
     "InMemoryStore",

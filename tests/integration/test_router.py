@@ -456,3 +456,40 @@ def test_server_side_truncation_is_detected(configured):
                 assert dropped == 0  # everything served so far was the whole conversation
             h.append(W("assistant", rc.text))
         assert flagged is not None
+
+
+def test_cut_session_call_then_dead_server_reports_the_cut():
+    """Item 9: a reuse request is cut after it was sent (it may have arrived), then the
+    server dies, so the fresh-context retry cannot connect. The caller must get the
+    first failure (``sent=True``), with the retry's connection failure chained."""
+    import contextlib
+
+    from ark_context import ArkConnectionError
+    from ark_context.emulator import run_emulator
+
+    with contextlib.ExitStack() as stack:
+        emu = stack.enter_context(run_emulator())
+        r = make_router(emu)
+        r._sleep = lambda _s: stack.close()  # the backoff before the retry: the server dies
+        h = [W("system", "sys"), W("user", "u1")]
+        a1, _, _ = call(r, emu, h)
+        h += [W("assistant", a1), W("user", "u2")]
+        emu.inject_fault("/context/chat/completions", "drop")  # applied, then cut
+        with pytest.raises(ArkConnectionError) as info:
+            r.chat(h)
+    err = info.value
+    assert err.sent is True, err
+    retry_error = err.__cause__
+    assert isinstance(retry_error, ArkConnectionError) and retry_error.sent is False
+
+
+def test_editing_an_earlier_message_is_a_branch(emu):
+    r = make_router(emu)
+    h = [W("system", "sys"), W("user", "u0")]
+    for i in range(4):
+        a, _, _ = call(r, emu, h)
+        h += [W("assistant", a), W("user", f"u{i + 1}")]
+    assert len(h) == 10
+    edited = [*h[:3], W("user", "u1, edited"), *h[4:]]
+    _, route, _ = call(r, emu, edited)  # served exactly, from a context seeded afresh
+    assert (route.outcome, route.reason) == ("created", "branch")
