@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .._exceptions import ArkError
-from .._messages import Chain, trailing_turn_start
+from .._messages import Chain, message_parts, trailing_turn_start
 from .._route_types import MissReason, Outcome, RouteInfo
 from ..stores import Entry
 from .ops import Acquire, Apply, Claim, Create, Detached, Flow, Get, Release, Send, Sleep, run
@@ -103,15 +103,18 @@ def digests_for(cfg: RouteConfig, msgs: Sequence[WireMessage]) -> Digests:
     """Digest what the policy's lookups need (pure; no I/O)."""
     policy = cfg.policy
     positions: list[int] = []
-    keys: list[bytes] = []
+    probe: tuple[bytes, ...] = ()
     chain: Chain | None = None
+    parts: list[bytes] = []
     if policy.wants_session:
         # Recorded transcripts always end with a reply, so only those prefixes can hit.
         positions = [i for i in range(len(msgs) - 1) if msgs[i]["role"] == "assistant"]
         chain = Chain(cfg.namespace)
-        keys = chain.feed(msgs, positions)
-        positions.reverse()  # longest first
-        keys.reverse()
+        parts = message_parts(msgs)
+        ends = positions[:1] + positions[-1:] if len(positions) > 1 else positions
+        keys = chain.feed_parts(parts, ends)  # the chain goes on to the whole history
+        probe = tuple(reversed(keys))  # longest first
+        positions.reverse()
     k = cfg.prefix_messages
     if k is None:
         k = 0
@@ -123,11 +126,13 @@ def digests_for(cfg: RouteConfig, msgs: Sequence[WireMessage]) -> Digests:
     return Digests(
         messages=msgs,
         positions=tuple(positions),
-        session_keys=tuple(keys),
+        probe=probe,
         chain=chain,
         prefix_len=k,
         prefix_key=prefix_key,
         split=trailing_turn_start(msgs),
+        parts=parts,
+        namespace=cfg.namespace,
     )
 
 
@@ -136,17 +141,21 @@ def route(cfg: RouteConfig, msgs: list[WireMessage], call: CallSpec) -> Flow[Sen
     now = cfg.clock()
     d = digests_for(cfg, msgs)
     extra = list(cfg.policy.evidence_keys(d))
-    keys = [*d.session_keys, *([d.prefix_key] if d.prefix_key is not None else []), *extra]
+    # Probe the longest record and the root first. On a hit (the common case) the records
+    # between them are never read (nor digested); they are when the longest cannot be used.
+    probe = list(d.probe)
+    keys = [*probe, *([d.prefix_key] if d.prefix_key is not None else []), *extra]
     entries = (yield from run(Get(keys))) if keys else []
-    n = len(d.session_keys)
-    recorded = tuple(
-        Recorded(p, key, e, e.state == "live" and cfg.fresh(e, now))
-        for p, key, e in zip(d.positions, d.session_keys, entries[:n], strict=True)
-        if e is not None
-    )
-    prefix_entry = entries[n] if d.prefix_key is not None else None
+    seen = dict(zip(probe, entries, strict=False))
+    prefix_entry = entries[len(probe)] if d.prefix_key is not None else None
     evidence = dict(zip(extra, entries[len(keys) - len(extra) :], strict=True))
-    view = CallView(d, now, recorded, prefix_entry, evidence)
+    complete = len(d.positions) <= 2
+    if not complete and not _usable(cfg, seen[probe[0]], now):
+        middle = list(d.session_keys[1:-1])
+        seen.update(zip(middle, (yield from run(Get(middle))), strict=True))
+        complete = True
+    recorded = _recorded(cfg, d, seen, now, complete)
+    view = CallView(d, now, recorded, prefix_entry, evidence, complete)
     plan = cfg.policy.decide(view)
     if isinstance(plan, Plain):
         return (yield from _plain(cfg, view, plan.reason))
@@ -155,20 +164,55 @@ def route(cfg: RouteConfig, msgs: list[WireMessage], call: CallSpec) -> Flow[Sen
     reason: MissReason = plan.reason if isinstance(plan, CreateSession) else "new"
     retry: Retry | None = None
     if isinstance(plan, ReuseSession):
-        found: MissReason | None = None
-        for rec in recorded:
+        miss: MissReason | None = None
+        recs = list(recorded)
+        i = 0
+        while i < len(recs):
+            rec = recs[i]
+            i += 1
             if rec.usable:
-                claimed = yield from run(Claim(rec.key))
+                # Mutable state (a Context API context) is claimed, so one caller owns
+                # it; immutable state (a response id) can be chained from by anyone.
+                mutable = cfg.backend.mutable_state
+                claimed = (yield from run(Claim(rec.key))) if mutable else rec.entry
                 if claimed is not None:
                     outcome = yield from _reuse(cfg, view, call, rec, claimed)
                     if isinstance(outcome, Sent):
                         return outcome
                     retry = outcome
-                    found = outcome.reason
+                    miss = outcome.reason
                     break
-            found = found or rec.reason
-        reason = found or "new"
+                if not complete:  # lost the longest: now read the shorter records
+                    middle = list(d.session_keys[1:-1])
+                    seen.update(zip(middle, (yield from run(Get(middle))), strict=True))
+                    complete = True
+                    shorter = _recorded(cfg, d, seen, now, complete)
+                    recs = [*recs[:i], *(r for r in shorter if r.position < rec.position)]
+            miss = miss or rec.reason
+        reason = miss or "new"
     return (yield from _seed(cfg, view, call, reason, retry))
+
+
+def _usable(cfg: RouteConfig, entry: Entry | None, now: float) -> bool:
+    return entry is not None and entry.state == "live" and cfg.fresh(entry, now)
+
+
+def _recorded(
+    cfg: RouteConfig, d: Digests, seen: dict[bytes, Entry | None], now: float, complete: bool
+) -> tuple[Recorded, ...]:
+    """The records read so far that prefix the history, longest first."""
+    out = []
+    ends = d.positions[:1] + d.positions[-1:] if len(d.positions) > 1 else d.positions
+    candidates = (
+        zip(d.positions, d.session_keys, strict=True)
+        if complete
+        else zip(ends, d.probe, strict=True)
+    )
+    for p, key in candidates:
+        e = seen.get(key)
+        if e is not None:
+            out.append(Recorded(p, key, e, _usable(cfg, e, now)))
+    return tuple(out)
 
 
 # -- the plans -------------------------------------------------------------------------
@@ -182,6 +226,8 @@ def _reuse(
     tail = list(msgs[rec.position + 1 :])
     route = RouteInfo("reused", None, claimed.context_id, "session", len(tail))
     failed = [(key, _marker(claimed, "failed"), now + claimed.ttl)]
+    if not cfg.backend.mutable_state:
+        failed = []  # a failed turn leaves immutable state as it was
     try:
         result = yield from run(Send(claimed.context_id, tail, idempotent=False))
     except ArkError as exc:
@@ -189,7 +235,8 @@ def _reuse(
             # The server no longer knows it; nothing was appended to it.
             yield from run(Apply(deletes=[key]))
             return Retry("gone")
-        yield from run(Apply(puts=failed))
+        if failed:
+            yield from run(Apply(puts=failed))
         if cfg.backend.is_busy(exc):
             return Retry("busy")  # used outside this store; our request was refused
         if _may_retry(cfg, exc, call):
@@ -197,7 +244,8 @@ def _reuse(
             return Retry("failure", exc)
         raise
     except BaseException:  # cancelled or interrupted mid-request: outcome unknown
-        yield from run(Apply(puts=failed))
+        if failed:
+            yield from run(Apply(puts=failed))
         raise
     pending = Pending(
         route=route,
@@ -328,14 +376,21 @@ def shared_create(
 
 
 def finish(
-    cfg: RouteConfig, pending: Pending, reply: str, usage: Usage | None, *, ok: bool
+    cfg: RouteConfig,
+    pending: Pending,
+    reply: str,
+    usage: Usage | None,
+    *,
+    ok: bool,
+    final: object = None,
 ) -> Flow[None]:
-    """Record what the server now holds (or drop it) after the request ended."""
+    """Record what the server now holds (or drop it) after the request ended. ``final``:
+    the completion or stream, from which the backend reads the state after the turn."""
     puts: list[Put] = []
     deletes: list[bytes] = []
     route = pending.route
     if route.context_id is not None:
-        _record(cfg, pending, reply, usage, ok, puts, deletes)
+        _record(cfg, pending, reply, usage, ok, final, puts, deletes)
     if pending.view is not None:
         puts.extend(cfg.policy.evidence(pending.view, route, ok and not route.truncated))
     if puts or deletes:
@@ -348,6 +403,7 @@ def _record(
     reply: str,
     usage: Usage | None,
     ok: bool,
+    final: object,
     puts: list[Put],
     deletes: list[bytes],
 ) -> None:
@@ -366,8 +422,9 @@ def _record(
         return
     ttl = cfg.ttl
     expire = now + ttl
+    mutable = cfg.backend.mutable_state
     if not ok:
-        if pending.claimed_key is not None:
+        if pending.claimed_key is not None and mutable:
             marker = Entry(route.context_id, "failed", now, ttl)
             puts.append((pending.claimed_key, marker, expire))
         return
@@ -375,10 +432,10 @@ def _record(
         return
     new_key = pending.chain.extended({"role": "assistant", "content": reply})
     held = usage.prompt_tokens + usage.completion_tokens if usage is not None else 0
-    state = cfg.backend.state_after_turn(route.context_id, None)
+    state = cfg.backend.state_after_turn(route.context_id, final)
     puts.append((new_key, Entry(state, "live", now, ttl, pending.claimed_key, held), expire))
     tombstone = Entry("", "superseded", now, ttl)
-    if pending.claimed_key is not None:
+    if pending.claimed_key is not None and mutable:  # immutable state stays reusable
         puts.append((pending.claimed_key, tombstone, expire))
         if pending.claimed_prev is not None and pending.claimed_prev != pending.root_key:
             deletes.append(pending.claimed_prev)
@@ -393,7 +450,7 @@ def _root(view: CallView) -> tuple[bytes | None, bool]:
     """The conversation's first recorded transcript (its shortest candidate key), and
     whether it is absent from the store. It is kept as a ``superseded`` marker, so an
     edit of an earlier message misses as ``branch`` rather than ``new``."""
-    keys = view.digests.session_keys
+    keys = view.digests.probe
     if not keys:
         return None, False
     root = keys[-1]

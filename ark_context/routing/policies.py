@@ -54,15 +54,34 @@ STATE_REASON: dict[str, MissReason] = {
 
 @dataclass(frozen=True, slots=True)
 class Digests:
-    """What the flow computed before reading the store (no I/O yet)."""
+    """What the flow computed before reading the store (no I/O yet).
+
+    Only the keys of the longest candidate and of the first one (the root) are computed
+    up front (``probe``); :attr:`session_keys` computes the others on first use."""
 
     messages: Sequence[WireMessage]
     positions: tuple[int, ...]  # session candidates: indices of assistant replies, longest first
-    session_keys: tuple[bytes, ...]  # digest of messages[: p + 1] for each position
+    probe: tuple[bytes, ...]  # keys of positions[0] and positions[-1] (one key if they agree)
     chain: Chain | None  # running digest of the whole history (session policies)
     prefix_len: int  # leading system messages (or the configured prefix length)
     prefix_key: bytes | None  # digest of messages[:prefix_len] (prefix policies)
     split: int  # where the trailing new turn starts
+    parts: Sequence[bytes] = ()  # message_parts(messages), for the other keys
+    namespace: bytes = b""
+    _memo: list[tuple[bytes, ...]] = field(default_factory=list, repr=False, compare=False)
+
+    @property
+    def session_keys(self) -> tuple[bytes, ...]:
+        """The key (digest of ``messages[: p + 1]``) of every position, longest first."""
+        if len(self.positions) <= 2:
+            return self.probe
+        if not self._memo:
+            from .._messages import Chain
+
+            ascending = self.positions[::-1]
+            keys = Chain(self.namespace).feed_parts(self.parts, ascending)
+            self._memo.append(tuple(reversed(keys)))
+        return self._memo[0]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +107,7 @@ class CallView:
     recorded: tuple[Recorded, ...]  # longest first; absent keys left out
     prefix_entry: Entry | None
     evidence: dict[bytes, Entry | None] = field(default_factory=dict)
+    complete: bool = True  # False: only the longest record (usable) and the root were read
 
     @property
     def messages(self) -> Sequence[WireMessage]:

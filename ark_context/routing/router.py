@@ -182,7 +182,9 @@ class ContextRouter:
         call = CallSpec(dict(params or {}), request_id)
         sent = self._send(messages, call)
         completion = cast("ChatCompletion", sent.result)
-        self._finish(sent.pending, call, completion.text, completion.usage, ok=True)
+        self._finish(
+            sent.pending, call, completion.text, completion.usage, ok=True, final=completion
+        )
         return RoutedCompletion(completion, stamp(sent.pending.route, call))
 
     async def achat(
@@ -196,7 +198,9 @@ class ContextRouter:
         call = CallSpec(dict(params or {}), request_id)
         sent = await self._asend(messages, call)
         completion = cast("ChatCompletion", sent.result)
-        await self._afinish(sent.pending, call, completion.text, completion.usage, ok=True)
+        await self._afinish(
+            sent.pending, call, completion.text, completion.usage, ok=True, final=completion
+        )
         return RoutedCompletion(completion, stamp(sent.pending.route, call))
 
     def stream(
@@ -248,14 +252,30 @@ class ContextRouter:
         return await adrive(route(self._cfg, msgs, call), self._arunner(call))
 
     def _finish(
-        self, pending: Pending, call: CallSpec, reply: str, usage: Usage | None, *, ok: bool
+        self,
+        pending: Pending,
+        call: CallSpec,
+        reply: str,
+        usage: Usage | None,
+        *,
+        ok: bool,
+        final: object = None,
     ) -> None:
-        drive(finish(self._cfg, pending, reply, usage, ok=ok), self._runner(call))
+        flow = finish(self._cfg, pending, reply, usage, ok=ok, final=final)
+        drive(flow, self._runner(call))
 
     async def _afinish(
-        self, pending: Pending, call: CallSpec, reply: str, usage: Usage | None, *, ok: bool
+        self,
+        pending: Pending,
+        call: CallSpec,
+        reply: str,
+        usage: Usage | None,
+        *,
+        ok: bool,
+        final: object = None,
     ) -> None:
-        await adrive(finish(self._cfg, pending, reply, usage, ok=ok), self._arunner(call))
+        flow = finish(self._cfg, pending, reply, usage, ok=ok, final=final)
+        await adrive(flow, self._arunner(call))
 
 
 def stamp(route: RouteInfo, call: CallSpec) -> RouteInfo:

@@ -109,7 +109,7 @@ class RoutedStream(_StreamBase, Iterator["ChatCompletionChunk"]):
             with contextlib.suppress(Exception):  # must not mask the cause
                 inner.close()
         if pending is not None:
-            self._router._finish(pending, self._call, self.text, self.usage, ok=ok)
+            self._router._finish(pending, self._call, self.text, self.usage, ok=ok, final=inner)
 
     def close(self) -> None:
         """Stop early. An unfinished stream drops its context (never recorded)."""
@@ -170,7 +170,9 @@ class AsyncRoutedStream(_StreamBase, AsyncIterator["ChatCompletionChunk"]):
             with contextlib.suppress(Exception):
                 await inner.aclose()
         if pending is not None:
-            await self._router._afinish(pending, self._call, self.text, self.usage, ok=ok)
+            await self._router._afinish(
+                pending, self._call, self.text, self.usage, ok=ok, final=inner
+            )
 
     async def aclose(self) -> None:
         """Stop early. An unfinished stream drops its context (never recorded)."""

@@ -104,16 +104,21 @@ class FakeBackend:
             else:
                 transcript = list(messages)
             reply = f"reply to {transcript[-1]['content']} after {len(transcript)}"
-            if state is not None and self.mutable_state:
-                self.contexts[state] = [*transcript, W("assistant", reply)]
+            new_state = state
+            if state is not None and not self.mutable_state:  # a new id per turn
+                new_state = f"resp-{len(self.sends)}"
+            if new_state is not None:
+                self.contexts[new_state] = [*transcript, W("assistant", reply)]
         tokens = 10 * len(transcript)  # everything but the tail counts as cached
-        return completion(reply, prompt=tokens, cached=tokens if state is not None else 0)
+        done = completion(reply, prompt=tokens, cached=tokens if state is not None else 0)
+        done.id = new_state or "plain"
+        return done
 
     async def asend(self, state, messages, call, *, idempotent):
         return self.send(state, messages, call, idempotent=idempotent)
 
     def state_after_turn(self, state: str, result: object) -> str:
-        return state
+        return state if self.mutable_state else str(getattr(result, "id", state))
 
     def is_gone(self, exc: BaseException) -> bool:
         return isinstance(exc, ArkContextGoneError)
@@ -166,7 +171,8 @@ class Rig:
         call = CallSpec({})
         sent: Sent = drive(route(self.cfg, history, call), self.runner(call))
         done = sent.result
-        drive(finish(self.cfg, sent.pending, done.text, done.usage, ok=True), self.runner(call))
+        flow = finish(self.cfg, sent.pending, done.text, done.usage, ok=True, final=done)
+        drive(flow, self.runner(call))
         sent.pending.route.attempts = call.attempts
         return done.text, sent.pending.route
 
@@ -175,7 +181,8 @@ class Rig:
         sent: Sent = await adrive(route(self.cfg, history, call), self.arunner(call))
         done = sent.result
         await adrive(
-            finish(self.cfg, sent.pending, done.text, done.usage, ok=True), self.arunner(call)
+            finish(self.cfg, sent.pending, done.text, done.usage, ok=True, final=done),
+            self.arunner(call),
         )
         return done.text, sent.pending.route
 

@@ -282,3 +282,42 @@ def test_sent_is_the_flow_outcome_type():
 
     sent = drive(route(rig.cfg, [W("system", "s"), W("user", "u")], call), rig.runner(call))
     assert isinstance(sent, Sent) and sent.pending.chain is not None
+
+
+def _three_turns() -> list[Any]:
+    h = [W("system", "s"), W("user", "u1")]
+    for i in (1, 2, 3):
+        h += [W("assistant", f"a{i}"), W("user", f"u{i + 1}")]
+    return h  # assistant replies at 2, 4, 6
+
+
+def test_a_hit_reads_only_the_longest_record_and_the_root():
+    rig = Rig()
+    h = _three_turns()
+    live = Entry("ctx-9", "live", rig.clock.t, TTL)
+    ops, sent = script(route(rig.cfg, h, CallSpec({})), [[live, None], live, completion("x")])
+    assert [type(o) for o in ops] == [Get, Claim, Send]
+    assert len(ops[0].keys) == 2 and ops[1].key == ops[0].keys[0]
+    assert sent.pending.mark_root  # the root was absent: it is marked after this turn
+    assert ops[2].messages == h[7:]
+
+
+def test_a_lost_longest_claim_reads_the_shorter_records_then():
+    rig = Rig()
+    h = _three_turns()
+    longest, middle = (Entry(c, "live", rig.clock.t, TTL) for c in ("ctx-L", "ctx-M"))
+    answers = [[longest, None], None, [middle], middle, completion("x")]
+    ops, _ = script(route(rig.cfg, h, CallSpec({})), answers)
+    assert [type(o) for o in ops] == [Get, Claim, Get, Claim, Send]
+    assert len(ops[2].keys) == 1 and ops[3].key == ops[2].keys[0]
+    assert (ops[4].state, ops[4].messages) == ("ctx-M", h[5:])
+
+
+def test_an_unusable_longest_record_reads_all_before_deciding():
+    rig = Rig()
+    h = _three_turns()
+    spent = Entry("", "superseded", rig.clock.t, TTL)
+    answers = [[spent, None], [None], Created("ctx-2", TTL, 1), completion("x")]
+    ops, sent = script(route(rig.cfg, h, CallSpec({})), answers)
+    assert [type(o) for o in ops] == [Get, Get, Create, Send]
+    assert (sent.pending.route.outcome, sent.pending.route.reason) == ("created", "branch")

@@ -78,3 +78,22 @@ def test_session_policy_decisions():
     plan = p.decide(CallView(d, 0.0, (gone,), None))
     assert getattr(plan, "reason", None) == "branch"
     assert getattr(p.decide(CallView(d, 0.0, (), None)), "reason", None) == "new"
+
+
+def test_an_immutable_state_backend_plugs_into_the_same_flows():
+    """A Responses-like backend (a new immutable id per turn) through the same flows:
+    no claims, no tombstones; two branches from one point both reuse it, exactly."""
+    from .fakes import FakeBackend
+
+    rig = Rig(backend=FakeBackend(mutable_state=False))
+    h = [W("system", "s"), W("user", "u0")]
+    a0, r0 = rig.chat(h)
+    assert r0.outcome == "created"
+    for edit in ("u1", "u1, another branch"):
+        history = [*h, W("assistant", a0), W("user", edit)]
+        text, r = rig.chat(history)
+        assert (r.outcome, r.sent_messages) == ("reused", 1)
+        parent, sent = rig.backend.sends[-1]
+        assert rig.backend.contexts[parent] + sent == history  # served exactly
+    text, r = rig.chat([*history, W("assistant", text), W("user", "u2")])
+    assert r.outcome == "reused" and len(rig.backend.creates) == 1
