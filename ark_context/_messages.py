@@ -35,6 +35,7 @@ ROLES = frozenset({"system", "user", "assistant"})
 _ROLE_BYTES = {"system": b"s", "user": b"u", "assistant": b"a"}
 _ROLE, _CONTENT = itemgetter("role"), itemgetter("content")
 _DICT_ONLY, _STR_ONLY = frozenset({dict}), frozenset({str})
+_SHORT = 24  # below this many messages, per-message Python loops beat the map() paths
 _UNSUPPORTED_ROLES = frozenset({"tool", "function", "ipython"})
 _TOOLS_HINT = "The Ark Context API does not support tools or function calling."
 
@@ -129,7 +130,8 @@ def validate_conversation(messages: Sequence[Mapping[str, Any]]) -> None:
         raise ArkInputError("The conversation is empty; pass at least one user message.")
     roles = ROLES
     if not (  # fastest path, in C: plain {"role", "content"} dicts, as wire_message() builds
-        set(map(type, messages)) == _DICT_ONLY
+        len(messages) > _SHORT
+        and set(map(type, messages)) == _DICT_ONLY
         and roles.issuperset(map(dict.get, messages, repeat("role")))  # type: ignore[arg-type]
         and set(map(type, map(dict.get, messages, repeat("content")))) == _STR_ONLY  # type: ignore[arg-type]
         and max(map(len, messages)) == 2
@@ -258,8 +260,24 @@ def message_parts(messages: Sequence[Mapping[str, str]]) -> list[bytes]:
     """What the digest chain hashes per message: its role byte and the 16-byte digest of
     its content (plus ``n`` and the name's digest). The per-message work runs in C (map
     over the messages; contents seen before come from the digest cache)."""
-    if not messages:
-        return []
+    if len(messages) <= _SHORT:  # a plain loop is faster for a few messages
+        cache, roles = _content_cache, _ROLE_BYTES
+        out: list[bytes] = []
+        add = out.append
+        for i, m in enumerate(messages):
+            d = cache.get(m["content"])
+            if d is None:
+                d = _content_digest(m["content"], f"messages[{i}]")
+            if len(m) > 2 and (name := m.get("name")):
+                add(
+                    roles.get(m["role"], b"?")
+                    + d
+                    + b"n"
+                    + _content_digest(name, f"messages[{i}].name")
+                )
+            else:
+                add(roles.get(m["role"], b"?") + d)
+        return out
     contents = list(map(_CONTENT, messages))
     found = list(map(_content_cache.get, contents))
     if None in found:
@@ -267,8 +285,8 @@ def message_parts(messages: Sequence[Mapping[str, str]]) -> list[bytes]:
             if d is None:
                 found[i] = _content_digest(contents[i], f"messages[{i}]")
     digests = cast("list[bytes]", found)
-    roles = map(_ROLE_BYTES.get, map(_ROLE, messages), repeat(b"?"))
-    parts: list[bytes] = list(map(bytes.__add__, roles, digests))
+    role_parts = map(_ROLE_BYTES.get, map(_ROLE, messages), repeat(b"?"))
+    parts: list[bytes] = list(map(bytes.__add__, role_parts, digests))
     if max(map(len, messages)) > 2:  # some message has a name
         for i, m in enumerate(messages):
             if len(m) > 2 and (name := m.get("name")):

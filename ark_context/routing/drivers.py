@@ -38,41 +38,36 @@ T = TypeVar("T")
 L = TypeVar("L")
 
 
-def _step(flow: Flow[T], value: object, error: BaseException | None) -> tuple[bool, Any]:
-    """Resume ``flow`` with a result or an error: ``(True, return value)`` when it ended,
-    else ``(False, next operation)``."""
-    try:
-        return False, (flow.send(value) if error is None else flow.throw(error))
-    except StopIteration as stop:
-        return True, stop.value
-
-
 def drive(flow: Flow[T], ex: Executor) -> T:
     """Run ``flow`` to its return value, executing each operation with ``ex``."""
+    send, throw = flow.send, flow.throw
     value: object = None
     error: BaseException | None = None
     while True:
-        done, got = _step(flow, value, error)
-        if done:
-            result: T = got
+        try:
+            op = send(value) if error is None else throw(error)
+        except StopIteration as stop:
+            result: T = stop.value
             return result
         try:
-            value, error = got.execute(ex), None
+            value, error = op.execute(ex), None
         except BaseException as exc:  # the flow decides; it re-raises what it can't handle
             value, error = None, exc
 
 
 async def adrive(flow: Flow[T], ex: AsyncExecutor) -> T:
-    """Async twin of :func:`drive`."""
+    """Async twin of :func:`drive` (the same loop; operations are awaited)."""
+    send, throw = flow.send, flow.throw
     value: object = None
     error: BaseException | None = None
     while True:
-        done, got = _step(flow, value, error)
-        if done:
-            result: T = got
+        try:
+            op = send(value) if error is None else throw(error)
+        except StopIteration as stop:
+            result: T = stop.value
             return result
         try:
-            value, error = await got.aexecute(ex), None
+            value, error = await op.aexecute(ex), None
         except BaseException as exc:
             value, error = None, exc
 

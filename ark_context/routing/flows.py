@@ -79,7 +79,7 @@ class Pending:
     view: CallView | None = None  # what the policy decided from (for its evidence)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Sent:
     """The request went out: ``result`` is the completion (or the open stream)."""
 
@@ -115,14 +115,12 @@ def digests_for(cfg: RouteConfig, msgs: Sequence[WireMessage]) -> Digests:
         keys = chain.feed_parts(parts, ends)  # the chain goes on to the whole history
         probe = tuple(reversed(keys))  # longest first
         positions.reverse()
-    k = cfg.prefix_messages
-    if k is None:
-        k = 0
-        while k < len(msgs) and msgs[k]["role"] == "system":
-            k += 1
+    k = 0  # the shared prefix: only prefix policies look it up
     prefix_key = None
-    if policy.wants_prefix and 0 < k < len(msgs):
-        prefix_key = Chain(cfg.namespace).feed(msgs[:k], [k - 1])[0]
+    if policy.wants_prefix:
+        k = cfg.prefix_messages if cfg.prefix_messages is not None else _leading_system(msgs)
+        if 0 < k < len(msgs):
+            prefix_key = Chain(cfg.namespace).feed(msgs[:k], [k - 1])[0]
     return Digests(
         messages=msgs,
         positions=tuple(positions),
@@ -148,7 +146,7 @@ def route(cfg: RouteConfig, msgs: list[WireMessage], call: CallSpec) -> Flow[Sen
     entries = (yield from run(Get(keys))) if keys else []
     seen = dict(zip(probe, entries, strict=False))
     prefix_entry = entries[len(probe)] if d.prefix_key is not None else None
-    evidence = dict(zip(extra, entries[len(keys) - len(extra) :], strict=True))
+    evidence = dict(zip(extra, entries[len(keys) - len(extra) :], strict=True)) if extra else {}
     complete = len(d.positions) <= 2
     if not complete and not _usable(cfg, seen[probe[0]], now):
         middle = list(d.session_keys[1:-1])
@@ -193,6 +191,13 @@ def route(cfg: RouteConfig, msgs: list[WireMessage], call: CallSpec) -> Flow[Sen
     return (yield from _seed(cfg, view, call, reason, retry))
 
 
+def _leading_system(msgs: Sequence[WireMessage]) -> int:
+    k = 0
+    while k < len(msgs) and msgs[k]["role"] == "system":
+        k += 1
+    return k
+
+
 def _usable(cfg: RouteConfig, entry: Entry | None, now: float) -> bool:
     return entry is not None and entry.state == "live" and cfg.fresh(entry, now)
 
@@ -225,12 +230,10 @@ def _reuse(
     msgs, now, key = view.messages, view.now, rec.key
     tail = list(msgs[rec.position + 1 :])
     route = RouteInfo("reused", None, claimed.context_id, "session", len(tail))
-    failed = [(key, _marker(claimed, "failed"), now + claimed.ttl)]
-    if not cfg.backend.mutable_state:
-        failed = []  # a failed turn leaves immutable state as it was
     try:
         result = yield from run(Send(claimed.context_id, tail, idempotent=False))
     except ArkError as exc:
+        failed = _failed(cfg, key, claimed, now)
         if cfg.backend.is_gone(exc):
             # The server no longer knows it; nothing was appended to it.
             yield from run(Apply(deletes=[key]))
@@ -244,6 +247,7 @@ def _reuse(
             return Retry("failure", exc)
         raise
     except BaseException:  # cancelled or interrupted mid-request: outcome unknown
+        failed = _failed(cfg, key, claimed, now)
         if failed:
             yield from run(Apply(puts=failed))
         raise
@@ -464,6 +468,14 @@ def _may_retry(cfg: RouteConfig, exc: ArkError, call: CallSpec) -> bool:
         return False
     call.attempts += 1
     return True
+
+
+def _failed(cfg: RouteConfig, key: bytes, claimed: Entry, now: float) -> list[Put]:
+    """The write that marks a claimed context failed (none for immutable state, which a
+    failed turn leaves as it was)."""
+    if not cfg.backend.mutable_state:
+        return []
+    return [(key, _marker(claimed, "failed"), now + claimed.ttl)]
 
 
 def _marker(entry: Entry, state: str) -> Entry:

@@ -180,11 +180,11 @@ class ContextRouter:
     ) -> RoutedCompletion:
         """Route one completion (blocking)."""
         call = CallSpec(dict(params or {}), request_id)
-        sent = self._send(messages, call)
+        runner = self._runner(call)
+        sent = drive(route(self._cfg, self._check(messages, call), call), runner)
         completion = cast("ChatCompletion", sent.result)
-        self._finish(
-            sent.pending, call, completion.text, completion.usage, ok=True, final=completion
-        )
+        text, usage = completion.text, completion.usage
+        drive(finish(self._cfg, sent.pending, text, usage, ok=True, final=completion), runner)
         return RoutedCompletion(completion, stamp(sent.pending.route, call))
 
     async def achat(
