@@ -27,10 +27,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .._client import ArkContextClient, AsyncArkContextClient
 from .._exceptions import ArkContextBusyError, ArkContextGoneError
 
 if TYPE_CHECKING:
-    from .._client import ArkContextClient, AsyncArkContextClient
     from .._messages import WireMessage
     from .._models import ContextInfo
 
@@ -111,16 +111,12 @@ class ContextAPIBackend:
     @property
     def client(self) -> ArkContextClient:
         if self._client is None:
-            from .._client import ArkContextClient
-
             self._client = ArkContextClient(http_client=self._http_client, **self._client_kwargs)
         return self._client
 
     @property
     def async_client(self) -> AsyncArkContextClient:
         if self._async_client is None:
-            from .._client import AsyncArkContextClient
-
             self._async_client = AsyncArkContextClient(  # type: ignore[call-arg]
                 http_client=self._http_async_client, **self._client_kwargs
             )
