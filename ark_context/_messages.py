@@ -66,11 +66,25 @@ def _content_digest(text: str, where: str) -> bytes:
         d = hashlib.blake2b(_utf8(text, where), digest_size=16).digest()
         cost = len(text) + _CACHE_ENTRY_COST
         if _cached_chars + cost > _CACHE_MAX_CHARS:
-            _content_cache.clear()
-            _cached_chars = 0
+            _cached_chars -= _evict_oldest(_CACHE_MAX_CHARS // 2)
         _content_cache[text] = d
         _cached_chars += cost
     return d
+
+
+def _evict_oldest(budget: int) -> int:
+    """Drop the oldest cache entries (dict order is insertion order) costing at least
+    ``budget``; return what they cost. Recent texts, the live conversations, stay."""
+    freed = 0
+    drop: list[str] = []
+    for text in list(_content_cache):  # a snapshot: other threads may insert meanwhile
+        if freed >= budget:
+            break
+        drop.append(text)
+        freed += len(text) + _CACHE_ENTRY_COST
+    for text in drop:
+        _content_cache.pop(text, None)  # another thread may have dropped it already
+    return freed
 
 
 def _flatten(content: Any, where: str) -> str:
