@@ -10,7 +10,7 @@ shape. Fields, defaults and environment variables live in
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator, Sequence
-from typing import Any, NoReturn, cast
+from typing import Any, NoReturn
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.exceptions import (
@@ -132,7 +132,7 @@ def _to_wire_messages(messages: Sequence[BaseMessage]) -> list[WireMessage]:
                 or not (m.additional_kwargs or m.tool_calls or m.invalid_tool_calls)  # type: ignore[attr-defined]
             )
         ):
-            add({"role": role, "content": cast(str, content)})
+            add({"role": role, "content": content})
         else:
             add(_to_wire(m, i))
             checked = False

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from itertools import compress
+from operator import itemgetter
 from typing import TYPE_CHECKING
 
 from .._exceptions import ArkError
@@ -39,6 +41,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Pending", "Retry", "RouteConfig", "Sent", "finish", "route"]
 
+_ROLE = itemgetter("role")
 TOUCH_EVERY = 60.0  # seconds between last-use updates of a shared common_prefix entry
 
 
@@ -108,7 +111,8 @@ def digests_for(cfg: RouteConfig, msgs: Sequence[WireMessage]) -> Digests:
     parts: list[bytes] = []
     if policy.wants_session:
         # Recorded transcripts always end with a reply, so only those prefixes can hit.
-        positions = [i for i in range(len(msgs) - 1) if msgs[i]["role"] == "assistant"]
+        roles = map(_ROLE, msgs[:-1])
+        positions = list(compress(range(len(msgs) - 1), map("assistant".__eq__, roles)))
         chain = Chain(cfg.namespace)
         parts = message_parts(msgs)
         ends = positions[:1] + positions[-1:] if len(positions) > 1 else positions
