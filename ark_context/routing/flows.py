@@ -2,7 +2,8 @@
 
 Each flow is a generator of :mod:`~ark_context.routing.ops` operations. ``route`` ends
 with a :class:`Sent` (the request went out; what to record is in its :class:`Pending`);
-``finish`` records what the server now holds, or drops it. The session reuse step
+``finish`` (:mod:`.record`) records what the server now holds, or drops it; the
+shared-prefix plan lives in :mod:`.prefix`. The session reuse step
 returns ``Sent | Retry``: a :class:`Retry` names the miss reason and, after a failure,
 the first error, which is what the caller sees if the fresh-context retry fails too.
 The state machine is drawn in docs/architecture.md ("Routing state machine").
@@ -10,8 +11,7 @@ The state machine is drawn in docs/architecture.md ("Routing state machine").
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from itertools import compress
 from operator import itemgetter
 from typing import TYPE_CHECKING
@@ -20,83 +20,30 @@ from .._exceptions import ArkError
 from .._messages import Chain, message_parts, trailing_turn_start
 from .._route_types import MissReason, Outcome, RouteInfo
 from ..stores import Entry
-from .ops import Acquire, Apply, Claim, Create, Detached, Flow, Get, Release, Send, Sleep, run
-from .policies import (
-    CallView,
-    CreateSession,
-    Digests,
-    Plain,
-    Recorded,
-    ReuseSession,
-    RoutingPolicy,
-    UsePrefix,
-)
+from .ops import Apply, Claim, Create, Flow, Get, Send, Sleep, run
+from .outcomes import Pending, Retry, RouteConfig, Sent
+from .policies import CallView, CreateSession, Digests, Plain, Recorded, ReuseSession, UsePrefix
+from .prefix import prefix_plan, shared_create
+from .record import finish
 from .rules import backoff, retryable
 
 if TYPE_CHECKING:
     from .._messages import WireMessage
-    from .._models import Usage
     from ..stores._base import Put
-    from .backend import Backend, CallSpec
+    from .backend import CallSpec
 
-__all__ = ["Pending", "Retry", "RouteConfig", "Sent", "finish", "route"]
+__all__ = [
+    "Pending",
+    "Retry",
+    "RouteConfig",
+    "Sent",
+    "digests_for",
+    "finish",
+    "route",
+    "shared_create",
+]
 
 _ROLE = itemgetter("role")
-TOUCH_EVERY = 60.0  # seconds between last-use updates of a shared common_prefix entry
-
-
-@dataclass(frozen=True, slots=True)
-class RouteConfig:
-    """A router's fixed settings, as the flows see them."""
-
-    namespace: bytes
-    mode: str
-    ttl: int
-    expiry_margin: float
-    truncation: bool  # a truncation strategy is configured (history may be dropped)
-    prefix_messages: int | None
-    fresh_context_retries: int
-    clock: Callable[[], float]
-    backend: Backend
-    policy: RoutingPolicy
-
-    def fresh(self, entry: Entry, now: float) -> bool:
-        """Whether ``entry`` is still alive by the router's own clock (ttl minus a margin)."""
-        return now < entry.last_used + (entry.ttl or self.ttl) - self.expiry_margin
-
-
-@dataclass(slots=True, kw_only=True)
-class Pending:
-    """A request that was sent and whose outcome decides what is recorded."""
-
-    route: RouteInfo
-    started: float
-    chain: Chain | None = None  # the whole conversation as sent (before the reply)
-    claimed_key: bytes | None = None  # the session key we claimed, if any
-    claimed_prev: bytes | None = None  # its predecessor, whose tombstone we can drop now
-    root_key: bytes | None = None  # the first recorded transcript: kept as a branch marker
-    mark_root: bool = False  # root_key was absent: mark it once this call succeeds
-    shared_key: bytes | None = None  # common_prefix key, for touching last_used
-    shared_entry: Entry | None = None
-    expect_cached: int = 0  # tokens the context should serve from cache (0: unknown)
-    view: CallView | None = None  # what the policy decided from (for its evidence)
-
-
-@dataclass(slots=True)
-class Sent:
-    """The request went out: ``result`` is the completion (or the open stream)."""
-
-    pending: Pending
-    result: object
-
-
-@dataclass(frozen=True, slots=True)
-class Retry:
-    """Start over on a fresh context, for ``reason``. ``failure``: the error that made
-    us retry (raised, with the retry's error chained, if the retry fails too)."""
-
-    reason: MissReason
-    failure: ArkError | None = None
 
 
 # -- the entry flow --------------------------------------------------------------------
@@ -162,7 +109,7 @@ def route(cfg: RouteConfig, msgs: list[WireMessage], call: CallSpec) -> Flow[Sen
     if isinstance(plan, Plain):
         return (yield from _plain(cfg, view, plan.reason))
     if isinstance(plan, UsePrefix):
-        return (yield from _prefix(cfg, view))
+        return (yield from prefix_plan(cfg, view))
     reason: MissReason = plan.reason if isinstance(plan, CreateSession) else "new"
     retry: Retry | None = None
     if isinstance(plan, ReuseSession):
@@ -317,138 +264,7 @@ def _plain(cfg: RouteConfig, view: CallView, reason: MissReason) -> Flow[Sent]:
     return Sent(Pending(route=route, started=0.0, view=view), result)
 
 
-def _prefix(cfg: RouteConfig, view: CallView) -> Flow[Sent]:
-    """Send the rest on the shared context of the prefix (created once per process)."""
-    d, now = view.digests, view.now
-    key, k = d.prefix_key, d.prefix_len
-    assert key is not None
-    prefix, tail = list(view.messages[:k]), list(view.messages[k:])
-    entry = view.prefix_entry
-    outcome: Outcome = "reused"
-    reason: MissReason | None = None
-    create_tokens = 0
-    if entry is None or entry.state != "live" or not cfg.fresh(entry, now):
-        reason = "expired" if entry is not None else "new"
-        stale = entry.context_id if entry is not None else None
-        entry, billed = yield from run(Detached(shared_create(cfg, key, prefix, stale)))
-        outcome = "created" if billed is not None else "reused"
-        create_tokens += billed or 0
-        if billed is None:
-            reason = None
-    for _ in range(2):
-        route = RouteInfo(outcome, reason, entry.context_id, "common_prefix", len(tail))
-        route.create_tokens = create_tokens
-        try:
-            result = yield from run(Send(entry.context_id, tail, idempotent=True))
-        except ArkError as exc:
-            if not cfg.backend.is_gone(exc) or outcome != "reused":
-                raise  # a context we just made is gone too: say so, do not loop
-            entry, billed = yield from run(
-                Detached(shared_create(cfg, key, prefix, entry.context_id))
-            )
-            outcome, reason = "recreated", "gone"
-            create_tokens += billed or 0
-            continue
-        pending = Pending(route=route, started=now, shared_key=key, shared_entry=entry, view=view)
-        return Sent(pending, result)
-    raise AssertionError("unreachable")  # pragma: no cover
-
-
-def shared_create(
-    cfg: RouteConfig, key: bytes, prefix: list[WireMessage], stale: str | None
-) -> Flow[tuple[Entry, int | None]]:
-    """Get-or-create the shared context of ``key``, once per process: under the key's
-    lock, re-read the store and create only if nobody did meanwhile. Returns the entry
-    and the tokens billed (``None``: someone else created it). ``stale``: an id known
-    to be gone, never returned again."""
-    yield from run(Acquire(key))
-    try:
-        (entry,) = yield from run(Get([key]))
-        now = cfg.clock()
-        if (
-            entry is not None
-            and entry.state == "live"
-            and entry.context_id != stale
-            and cfg.fresh(entry, now)
-        ):
-            return entry, None
-        created = yield from run(Create(prefix))
-        fresh = Entry(created.state, "live", now, created.ttl or cfg.ttl)
-        yield from run(Apply(puts=[(key, fresh, now + fresh.ttl)]))
-        return fresh, created.billed_tokens
-    finally:
-        yield from run(Release(key))
-
-
 # -- after the request -----------------------------------------------------------------
-
-
-def finish(
-    cfg: RouteConfig,
-    pending: Pending,
-    reply: str,
-    usage: Usage | None,
-    *,
-    ok: bool,
-    final: object = None,
-) -> Flow[None]:
-    """Record what the server now holds (or drop it) after the request ended. ``final``:
-    the completion or stream, from which the backend reads the state after the turn."""
-    puts: list[Put] = []
-    deletes: list[bytes] = []
-    route = pending.route
-    if route.context_id is not None:
-        _record(cfg, pending, reply, usage, ok, final, puts, deletes)
-    if pending.view is not None:
-        puts.extend(cfg.policy.evidence(pending.view, route, ok and not route.truncated))
-    if puts or deletes:
-        yield from run(Apply(puts=puts, deletes=deletes))
-
-
-def _record(
-    cfg: RouteConfig,
-    pending: Pending,
-    reply: str,
-    usage: Usage | None,
-    ok: bool,
-    final: object,
-    puts: list[Put],
-    deletes: list[bytes],
-) -> None:
-    route, now = pending.route, pending.started
-    assert route.context_id is not None
-    if ok and usage is not None and _truncated(pending.expect_cached, usage):
-        # The server served less than the context held: it dropped history. Only a
-        # truncation the user configured may do that; otherwise never reuse it.
-        route.truncated = True
-        ok = cfg.truncation
-    if pending.shared_key is not None:
-        e = pending.shared_entry
-        if ok and e is not None and now - e.last_used > TOUCH_EVERY:
-            ttl = e.ttl or cfg.ttl
-            puts.append((pending.shared_key, Entry(e.context_id, "live", now, ttl), now + ttl))
-        return
-    ttl = cfg.ttl
-    expire = now + ttl
-    mutable = cfg.backend.mutable_state
-    if not ok:
-        if pending.claimed_key is not None and mutable:
-            marker = Entry(route.context_id, "failed", now, ttl)
-            puts.append((pending.claimed_key, marker, expire))
-        return
-    if pending.chain is None:  # pragma: no cover - only plain calls have no chain
-        return
-    new_key = pending.chain.extended({"role": "assistant", "content": reply})
-    held = usage.prompt_tokens + usage.completion_tokens if usage is not None else 0
-    state = cfg.backend.state_after_turn(route.context_id, final)
-    puts.append((new_key, Entry(state, "live", now, ttl, pending.claimed_key, held), expire))
-    tombstone = Entry("", "superseded", now, ttl)
-    if pending.claimed_key is not None and mutable:  # immutable state stays reusable
-        puts.append((pending.claimed_key, tombstone, expire))
-        if pending.claimed_prev is not None and pending.claimed_prev != pending.root_key:
-            deletes.append(pending.claimed_prev)
-    if pending.mark_root and pending.root_key is not None:
-        puts.append((pending.root_key, tombstone, expire))
 
 
 # -- helpers ---------------------------------------------------------------------------
@@ -484,9 +300,3 @@ def _failed(cfg: RouteConfig, key: bytes, claimed: Entry, now: float) -> list[Pu
 
 def _marker(entry: Entry, state: str) -> Entry:
     return Entry(entry.context_id, state, entry.last_used, entry.ttl)  # type: ignore[arg-type]
-
-
-def _truncated(expected: int, usage: Usage) -> bool:
-    """True when fewer tokens came from the cache than the context held (with a small
-    tolerance for server-side accounting): the server dropped history."""
-    return expected > 0 and usage.cached_tokens < expected * 0.98 - 8
