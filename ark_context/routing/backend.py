@@ -24,7 +24,7 @@ router (docs/architecture.md, "Backend seam"):
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Protocol
 
 from .._client import ArkContextClient, AsyncArkContextClient
@@ -56,7 +56,6 @@ class CallSpec:
     include_usage: bool = False
     attempts: int = 1
     request_bytes: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 class Backend(Protocol):

@@ -193,8 +193,7 @@ def _reuse(
             yield from run(Apply(puts=failed))
         if cfg.backend.is_busy(exc):
             return Retry("busy")  # used outside this store; our request was refused
-        if _may_retry(cfg, exc, call):
-            yield from run(Sleep(backoff(exc, call.attempts)))
+        if (yield from _fresh_retry(cfg, exc, call)):
             return Retry("failure", exc)
         raise
     except BaseException:  # cancelled or interrupted mid-request: outcome unknown
@@ -238,8 +237,7 @@ def _seed(
         try:
             result = yield from run(Send(created.state, tail, idempotent=False))
         except ArkError as exc:
-            if _may_retry(cfg, exc, call):
-                yield from run(Sleep(backoff(exc, call.attempts)))
+            if (yield from _fresh_retry(cfg, exc, call)):
                 recreated, reason = True, "failure"
                 first = first or exc
                 continue
@@ -281,12 +279,14 @@ def _root(view: CallView) -> tuple[bytes | None, bool]:
     return root, not any(r.key == root for r in view.recorded)
 
 
-def _may_retry(cfg: RouteConfig, exc: ArkError, call: CallSpec) -> bool:
-    """A fresh-context retry after ``exc``: within ``fresh_context_retries`` and only for
-    errors the retry rules allow. Counts the attempt."""
+def _fresh_retry(cfg: RouteConfig, exc: ArkError, call: CallSpec) -> Flow[bool]:
+    """Whether to start over on a fresh context after ``exc`` (within
+    ``fresh_context_retries``, for errors the retry rules allow); if so, count the attempt
+    and wait the backoff first. The one place the router uses the retry rules."""
     if call.attempts > cfg.fresh_context_retries or not retryable(exc):
         return False
     call.attempts += 1
+    yield from run(Sleep(backoff(exc, call.attempts)))
     return True
 
 
