@@ -62,6 +62,7 @@ _LAZY: dict[str, str] = {
     "ArkRouter": "._adapter_seam",
     "ArkStream": "._adapter_seam",
     "AsyncArkStream": "._adapter_seam",
+    "ContextRouter": ".routing",
     "ContextStore": ".stores",
     "Entry": ".stores",
     "InMemoryStore": ".stores",
@@ -108,6 +109,7 @@ if TYPE_CHECKING:
     from ._responses_stream import AsyncResponseStream, ResponseStream
     from ._route_types import MissReason, Outcome, RoutedCompletion, RouteInfo
     from ._settings import ArkContextParams
+    from .routing import ContextRouter
     from .stores import ContextStore, Entry, InMemoryStore
 
 
@@ -160,6 +162,7 @@ __all__ = [
     "ChatCompletion",
     "ChatCompletionChunk",
     "ContextInfo",
+    "ContextRouter",
     "ContextStore",
     "DeletedResponse",
     "Entry",

@@ -11,7 +11,9 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from itertools import repeat
+from operator import itemgetter
+from typing import Any, cast
 
 from ._exceptions import ArkInputError, ArkUnsupportedError
 
@@ -25,6 +27,7 @@ __all__ = [
     "digest_chain",
     "dump_arguments",
     "key_fingerprint",
+    "message_parts",
     "namespace_digest",
     "tool_call_wire",
     "tool_wire_message",
@@ -37,13 +40,18 @@ __all__ = [
 WireMessage = dict[str, str]
 ROLES = frozenset({"system", "user", "assistant"})
 _ROLE_BYTES = {"system": b"s", "user": b"u", "assistant": b"a", "tool": b"t"}
+_ROLE, _CONTENT = itemgetter("role"), itemgetter("content")
+_DICT_ONLY, _STR_ONLY = frozenset({dict}), frozenset({str})
+_SHORT = 24  # below this many messages, per-message Python loops beat the map() paths
 _UNSUPPORTED_ROLES = frozenset({"tool", "function", "ipython"})
 _TOOLS_HINT = "The Ark Context API does not support tools or function calling."
 
-# content str -> 16-byte digest of its UTF-8 bytes. Bounded; a hit skips both the
-# UTF-8 validation and the hashing of long texts the caller passes on every turn.
-_CACHE_MIN_LEN = 256
-_CACHE_MAX_CHARS = 16_000_000  # ~16-64 MB of text kept alive at most
+# content str -> 16-byte digest of its UTF-8 bytes. Bounded; a hit skips both the UTF-8
+# validation and the hashing of texts the caller passes again on every turn (a long
+# history is mostly texts seen before). Each entry is charged its length plus a fixed
+# overhead, so many short texts cannot hold more memory than a few long ones.
+_CACHE_ENTRY_COST = 160  # approx. bytes of dict slot + key object + 16-byte value
+_CACHE_MAX_CHARS = 16_000_000  # ~16-64 MB kept alive at most
 _content_cache: dict[str, bytes] = {}
 _cached_chars = 0
 
@@ -60,17 +68,30 @@ def _utf8(text: str, where: str) -> bytes:
 
 def _content_digest(text: str, where: str) -> bytes:
     global _cached_chars
-    if len(text) < _CACHE_MIN_LEN:
-        return hashlib.blake2b(_utf8(text, where), digest_size=16).digest()
     d = _content_cache.get(text)
     if d is None:
         d = hashlib.blake2b(_utf8(text, where), digest_size=16).digest()
-        if _cached_chars + len(text) > _CACHE_MAX_CHARS:
-            _content_cache.clear()
-            _cached_chars = 0
+        cost = len(text) + _CACHE_ENTRY_COST
+        if _cached_chars + cost > _CACHE_MAX_CHARS:
+            _cached_chars -= _evict_oldest(_CACHE_MAX_CHARS // 2)
         _content_cache[text] = d
-        _cached_chars += len(text)
+        _cached_chars += cost
     return d
+
+
+def _evict_oldest(budget: int) -> int:
+    """Drop the oldest cache entries (dict order is insertion order) costing at least
+    ``budget``; return what they cost. Recent texts, the live conversations, stay."""
+    freed = 0
+    drop: list[str] = []
+    for text in list(_content_cache):  # a snapshot: other threads may insert meanwhile
+        if freed >= budget:
+            break
+        drop.append(text)
+        freed += len(text) + _CACHE_ENTRY_COST
+    for text in drop:
+        _content_cache.pop(text, None)  # another thread may have dropped it already
+    return freed
 
 
 def _flatten(content: Any, where: str) -> str:
@@ -129,15 +150,22 @@ def validate_conversation(messages: Sequence[Mapping[str, Any]]) -> None:
     if not messages:
         raise ArkInputError("The conversation is empty; pass at least one user message.")
     roles = ROLES
-    for m in messages:  # fast path: what wire_message() builds
-        if (
-            m.__class__ is not dict
-            or m.get("role") not in roles
-            or m.get("content").__class__ is not str
-            or (len(m) != 2 and not (len(m) == 3 and m.get("name").__class__ is str))
-        ):
-            _explain(messages)
-            break  # every message is fine after all (e.g. a Mapping that is not a dict)
+    if not (  # fastest path, in C: plain {"role", "content"} dicts, as wire_message() builds
+        len(messages) > _SHORT
+        and set(map(type, messages)) == _DICT_ONLY
+        and roles.issuperset(map(dict.get, messages, repeat("role")))  # type: ignore[arg-type]
+        and set(map(type, map(dict.get, messages, repeat("content")))) == _STR_ONLY  # type: ignore[arg-type]
+        and max(map(len, messages)) == 2
+    ):
+        for m in messages:  # fast path: what wire_message() builds (names included)
+            if (
+                m.__class__ is not dict
+                or m.get("role") not in roles
+                or m.get("content").__class__ is not str
+                or (len(m) != 2 and not (len(m) == 3 and m.get("name").__class__ is str))
+            ):
+                _explain(messages)
+                break  # every message is fine after all (e.g. a Mapping that is not a dict)
     if messages[-1]["role"] == "assistant":
         raise ArkInputError(
             "The conversation ends with an assistant message; the Ark Context API needs a "
@@ -216,34 +244,22 @@ class Chain:
     ) -> list[bytes]:
         """Append ``messages``; return the digest after each index in ``positions``
         (ascending; ``None``: after every message)."""
+        return self.feed_parts(message_parts(messages), positions)
+
+    def feed_parts(
+        self, parts: Sequence[bytes], positions: Sequence[int] | None = None
+    ) -> list[bytes]:
+        """:meth:`feed` for messages already encoded by :func:`message_parts`."""
+        # blake2b is streaming: hashing the parts in chunks gives the same digest.
         h = self._h
-        update = h.update
-        cache = _content_cache
-        roles = _ROLE_BYTES
         out: list[bytes] = []
-        want = iter(positions) if positions is not None else None
-        nxt = next(want, -1) if want is not None else -1
-        for i, m in enumerate(messages):
-            content = m["content"]
-            d = cache.get(content)
-            if d is None:
-                d = _content_digest(content, f"messages[{i}]")
-            if len(m) == 3 and (name := m.get("name")):
-                update(
-                    roles.get(m["role"], b"?")
-                    + d
-                    + b"n"
-                    + _content_digest(name, f"messages[{i}].name")
-                )
-            elif len(m) > 2:  # tool fields, or a name with them (see _extra_fields_digest)
-                update(roles.get(m["role"], b"?") + d + _extra_fields_digest(m, i))
-            else:
-                update(roles.get(m["role"], b"?") + d)
-            if want is None:
-                out.append(h.copy().digest())
-            elif i == nxt:
-                out.append(h.copy().digest())
-                nxt = next(want, -1)
+        start = 0
+        for p in range(len(parts)) if positions is None else positions:
+            h.update(b"".join(parts[start : p + 1]))
+            out.append(h.copy().digest())
+            start = p + 1
+        if start < len(parts):
+            h.update(b"".join(parts[start:]))
         return out
 
     def digest(self) -> bytes:
@@ -259,6 +275,39 @@ class Chain:
         other = self.copy()
         other.feed([message])
         return other.digest()
+
+
+def message_parts(messages: Sequence[Mapping[str, str]]) -> list[bytes]:
+    """What the digest chain hashes per message: its role byte and the 16-byte digest of
+    its content (plus ``n`` and the name's digest). The per-message work runs in C (map
+    over the messages; contents seen before come from the digest cache)."""
+    if len(messages) <= _SHORT:  # a plain loop is faster for a few messages
+        cache, roles = _content_cache, _ROLE_BYTES
+        out: list[bytes] = []
+        add = out.append
+        for i, m in enumerate(messages):
+            d = cache.get(m["content"])
+            if d is None:
+                d = _content_digest(m["content"], f"messages[{i}]")
+            if len(m) > 2:  # a name or tool fields (see _extra_fields_digest)
+                add(roles.get(m["role"], b"?") + d + _extra_fields_digest(m, i))
+            else:
+                add(roles.get(m["role"], b"?") + d)
+        return out
+    contents = list(map(_CONTENT, messages))
+    found = list(map(_content_cache.get, contents))
+    if None in found:
+        for i, d in enumerate(found):
+            if d is None:
+                found[i] = _content_digest(contents[i], f"messages[{i}]")
+    digests = cast("list[bytes]", found)
+    role_parts = map(_ROLE_BYTES.get, map(_ROLE, messages), repeat(b"?"))
+    parts: list[bytes] = list(map(bytes.__add__, role_parts, digests))
+    if max(map(len, messages)) > 2:  # some message has a name or tool fields
+        for i, m in enumerate(messages):
+            if len(m) > 2:
+                parts[i] += _extra_fields_digest(m, i)
+    return parts
 
 
 def digest_chain(namespace: bytes, messages: Sequence[Mapping[str, str]]) -> list[bytes]:

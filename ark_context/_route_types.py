@@ -10,7 +10,13 @@ from ._models import ChatCompletion, Usage
 __all__ = ["MissReason", "Outcome", "RouteInfo", "RoutedCompletion"]
 
 Outcome = Literal["created", "reused", "recreated", "bypassed"]
-MissReason = Literal["new", "branch", "expired", "evicted", "busy", "failure"]
+MissReason = Literal["new", "no_prefix", "branch", "expired", "gone", "evicted", "busy", "failure"]
+"""Why a call missed (docs/architecture.md, "Miss reasons"): ``new`` (nothing recorded),
+``no_prefix`` (nothing to seed from: no system prompt and no reply yet), ``branch`` (the
+history diverges from a recorded transcript: an edit or a second branch), ``expired``
+(past its ttl by the router's clock), ``gone`` (the server no longer knows the context),
+``evicted`` (the store dropped it for capacity), ``busy`` (another call holds it),
+``failure`` (a failed or uncertain earlier call)."""
 
 
 @dataclass(slots=True)
@@ -18,7 +24,7 @@ class RouteInfo:
     """What the router did for one call.
 
     ``outcome``: created (a new context), reused (an existing one), recreated (a new one
-    after the old one expired, was busy or failed), bypassed (plain /chat/completions).
+    after the old one expired, was gone, busy or failed), bypassed (plain /chat/completions).
     ``reason``: why a miss happened (None on reuse). ``create_tokens``: prompt tokens Ark
     bills for the contexts this call created (not part of the completion's usage).
     ``truncated``: the server dropped history from the context (fewer cached tokens than it

@@ -35,7 +35,7 @@ from ._validation import (
     looks_secret,
 )
 from .catalog import model_id_advice
-from .policy import check_request_fields
+from .policy import check_fresh_context_retries, check_request_fields
 from .stores._base import ContextStore
 
 if TYPE_CHECKING:
@@ -152,6 +152,14 @@ class ArkContextParams(BaseModel):
         default=2,
         description="Retries for errors that are safe to retry (429, 5xx, connection).",
     )
+    fresh_context_retries: int | None = Field(
+        default=None,
+        description=(
+            "After a session send fails in a way that may be retried (connection cut, 5xx, "
+            "429), how many times (0-3) the router starts over on a fresh context seeded "
+            "from your history. None: 1, or 0 when max_retries is 0."
+        ),
+    )
     stream_usage: bool = Field(
         default=True, description="Ask for the usage chunk at the end of streams."
     )
@@ -224,6 +232,11 @@ class ArkContextParams(BaseModel):
     @classmethod
     def _ark_ttl(cls, v: int) -> int:
         return check_ttl(v)
+
+    @field_validator("fresh_context_retries", mode="before")
+    @classmethod
+    def _ark_fresh_retries(cls, v: Any) -> Any:
+        return None if v is None else check_fresh_context_retries(v)
 
     @field_validator("api_key", mode="before")
     @classmethod
@@ -318,6 +331,7 @@ class ArkContextParams(BaseModel):
             self.prefix_messages,
             self.timeout,
             self.max_retries,
+            self.fresh_context_retries,
             repr(self.default_headers),
             id(self.store),
             id(self.http_client),

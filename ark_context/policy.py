@@ -11,6 +11,10 @@ all ask this module instead of keeping their own lists.
 * :func:`is_retryable`: the retry decision for a call of a given :data:`Safety`.
 * :func:`backoff_delay`: full-jitter exponential backoff that honours ``Retry-After``
   (seconds or an HTTP date); :func:`parse_retry_after` reads the headers.
+* :func:`check_fresh_context_retries`: the router's ``fresh_context_retries`` setting —
+  after a session send fails in a way :func:`is_retryable` allows, how many times the
+  router starts over on a fresh context (the failed one is dropped first, so a retry
+  never appends twice to one context). See docs/architecture.md.
 
 >>> from ark_context._exceptions import ArkConnectionError
 >>> is_retryable(ArkConnectionError("refused", sent=False), safety="unsent")
@@ -27,6 +31,7 @@ from typing import Any, Literal
 
 from ._exceptions import (
     ArkAPIError,
+    ArkConfigError,
     ArkConnectionError,
     ArkContextBusyError,
     ArkRateLimitError,
@@ -36,11 +41,13 @@ from ._exceptions import (
 __all__ = [
     "BACKOFF_BASE",
     "BACKOFF_CAP",
+    "MAX_FRESH_CONTEXT_RETRIES",
     "RETRY_AFTER_CAP",
     "UNSUPPORTED_FIELDS",
     "ArkUnsupportedFieldError",
     "Safety",
     "backoff_delay",
+    "check_fresh_context_retries",
     "check_request_fields",
     "is_retryable",
     "parse_retry_after",
@@ -151,3 +158,25 @@ def parse_retry_after(headers: Mapping[str, str], now: float | None = None) -> f
         return None
     current = time.time() if now is None else now
     return max(0.0, when.timestamp() - current)
+
+
+MAX_FRESH_CONTEXT_RETRIES = 3
+
+
+def check_fresh_context_retries(value: Any) -> int:
+    """Validate the ``fresh_context_retries`` setting (an int in [0, 3]; 0 disables it).
+
+    >>> check_fresh_context_retries(1)
+    1
+    """
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ArkConfigError(
+            f"fresh_context_retries must be an int in [0, {MAX_FRESH_CONTEXT_RETRIES}]; "
+            f"got {value!r}."
+        )
+    if not 0 <= value <= MAX_FRESH_CONTEXT_RETRIES:
+        raise ArkConfigError(
+            f"fresh_context_retries={value} is out of range; set it to an int in "
+            f"[0, {MAX_FRESH_CONTEXT_RETRIES}] (0 disables the retry)."
+        )
+    return value

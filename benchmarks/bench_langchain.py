@@ -301,6 +301,79 @@ def _retag(history: list[Any], tag: str) -> list[Any]:
     ]
 
 
+# -- long histories: session hits at 10, 200 and 1,000 messages -------------------------------
+
+LSECTION = "LangChain invoke, long histories (no network)"
+LONG_TARGET = "<= 3x"
+
+
+def _long_history(tag: str, n: int) -> list[Any]:
+    """System prompt, then alternating human/AI messages (human ~250 chars), ``n - 2``
+    of them; the caller appends the latest reply and a new human turn."""
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
+
+    body = "lorem ipsum dolor sit amet " * 9
+    h: list[Any] = [SystemMessage(SYSTEM), HumanMessage(f"{tag} question 0: {body}")]
+    i = 0
+    while len(h) < n - 2:
+        i += 1
+        h += [AIMessage(REPLY), HumanMessage(f"{tag} question {i}: {body}")]
+    return h[: n - 2]
+
+
+def _long_rows(smoke: bool) -> list[dict[str, Any]]:
+    """``ChatArkContext.invoke`` on a session hit next to ``FakeListChatModel.invoke`` on the
+    same ``n``-message histories, call by call in one process; medians of the calls."""
+    from langchain_core.messages import AIMessage, HumanMessage
+
+    m = _models("session")
+    ours, fake = m["ours"], m["fake"]
+    rows: list[dict[str, Any]] = []
+    for n in (10, 200, 1000):
+        per_round = (3 if smoke else 20) if n >= 1000 else (8 if smoke else 60)
+        rounds = 2 if smoke else 7
+        fakes, mine, out = [], [], _Outcomes()
+        for r in range(rounds + 1):  # round 0 warms up
+            # Each history's previous turn ran just before, as in a live conversation
+            # (its texts are then in the digest cache, as they would be).
+            batch = []
+            for k in range(per_round):
+                h = _long_history(f"L{n}-{r}-{k}", n)
+                reply = ours.invoke(h)  # seeds a context holding h + reply
+                batch.append([*h, AIMessage(reply.content), HumanMessage(f"next {k}?")])
+            assert len(batch[0]) == n
+            enabled = gc.isenabled()
+            gc.collect()
+            gc.disable()
+            for h in batch:  # side by side, call by call: load drifts hit both alike
+                t0 = time.perf_counter()
+                fake.invoke(h)
+                t1 = time.perf_counter()
+                msg = ours.invoke(h)
+                t2 = time.perf_counter()
+                if r:
+                    fakes.append((t1 - t0) * 1e6)
+                    mine.append((t2 - t1) * 1e6)
+                    out.add(msg)
+            if enabled:
+                gc.enable()
+        what = f"median of {rounds * per_round} calls on {n}-message histories, interleaved"
+        floor = f"FakeListChatModel.invoke, {n} messages (floor)"
+        rows.append(row(LSECTION, floor, median(fakes), "us", note=what))
+        rows.append(
+            row(
+                LSECTION,
+                f"ChatArkContext.invoke, {n}-message session hit",
+                median(mine),
+                "us",
+                anchor=floor,
+                target=LONG_TARGET if n == 1000 else None,
+                note=f"{out.note()}; {what}",
+            )
+        )
+    return rows
+
+
 # -- import time ------------------------------------------------------------------------------
 
 
@@ -346,5 +419,6 @@ def run(smoke: bool) -> list[dict[str, Any]]:
     number, repeats = (20, 3) if smoke else (300, 7)
     rows = _prefix_rows(number, repeats)
     rows += _session_rows(3 if smoke else 40)
+    rows += _long_rows(smoke)
     rows += _import_rows(1 if smoke else 7)
     return rows

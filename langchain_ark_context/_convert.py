@@ -22,12 +22,11 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, InvalidToolCall
 from langchain_core.messages.ai import InputTokenDetails, OutputTokenDetails, UsageMetadata
 from langchain_core.messages.tool import (
-    InvalidToolCall,
     ToolCall,
     invalid_tool_call,
     tool_call,
@@ -451,7 +450,7 @@ def structured_output(
         binder = bind_tools or model.bind_tools
         llm = binder([schema], tool_choice=name, strict=strict, ls_structured_output_format=fmt)
         if is_pydantic:
-            parser = PydanticToolsParser(tools=[schema], first_tool_only=True)
+            parser = PydanticToolsParser(tools=[cast(Any, schema)], first_tool_only=True)
         else:
             parser = JsonOutputKeyToolsParser(key_name=name, first_tool_only=True)
     elif method in ("json_mode", "json_schema"):
@@ -461,7 +460,11 @@ def structured_output(
             else _json_schema_format(schema, strict)
         )
         llm = model.bind(response_format=response_format, ls_structured_output_format=fmt)
-        parser = PydanticOutputParser(pydantic_object=schema) if is_pydantic else JsonOutputParser()
+        parser = (
+            PydanticOutputParser(pydantic_object=cast(Any, schema))
+            if is_pydantic
+            else JsonOutputParser()
+        )
     else:
         raise ArkInputError(
             f"with_structured_output method={method!r} is not supported; use 'function_calling' "

@@ -26,7 +26,13 @@ from langchain_core.exceptions import (
 )
 from langchain_core.language_models import LangSmithParams
 from langchain_core.language_models.chat_models import BaseChatModel
-from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.messages import (
+    AIMessage,
+    AIMessageChunk,
+    BaseMessage,
+    HumanMessage,
+    SystemMessage,
+)
 from langchain_core.messages.ai import InputTokenDetails, UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field
@@ -105,9 +111,38 @@ def _to_wire(message: BaseMessage, index: int) -> WireMessage:
     return wire_message(role, message.content, message.name, where=where)
 
 
+# Exact classes whose plain form (str content, no name, no tool calls) converts without
+# the checks of ``_to_wire``: long histories are almost all such messages.
+_PLAIN_ROLES: dict[type, str] = {
+    SystemMessage: "system",
+    HumanMessage: "user",
+    AIMessage: "assistant",
+}
+
+
 def _to_wire_messages(messages: Sequence[BaseMessage]) -> list[WireMessage]:
-    wire = [_to_wire(m, i) for i, m in enumerate(messages)]
-    validate_conversation(wire)
+    wire: list[WireMessage] = []
+    add = wire.append
+    plain = _PLAIN_ROLES
+    checked = True  # every message so far was built here from a plain message
+    for i, m in enumerate(messages):
+        role = plain.get(m.__class__)
+        content = m.content
+        if (
+            role is not None
+            and content.__class__ is str
+            and not m.name
+            and (
+                role != "assistant"
+                or not (m.additional_kwargs or m.tool_calls or m.invalid_tool_calls)  # type: ignore[attr-defined]
+            )
+        ):
+            add({"role": role, "content": content})
+        else:
+            add(_to_wire(m, i))
+            checked = False
+    if not checked or not wire or wire[-1]["role"] == "assistant":
+        validate_conversation(wire)  # plain messages need only the whole-conversation checks
     return wire
 
 

@@ -9,8 +9,8 @@ import httpx
 
 from ark_context import ArkConnectionError, ArkProtocolError
 from ark_context._errors_map import from_transport_error
-from ark_context.app.backend import error_hint
-from ark_context.app.render import make_console, print_error
+from ark_context_app.backend import error_hint
+from ark_context_app.render import make_console, print_error
 
 
 def test_connection_failure_prints_one_hint() -> None:

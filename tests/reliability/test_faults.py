@@ -313,7 +313,7 @@ FAULTS = [
     Fault(
         "404-context-gone",
         _chat_fault("status", status=404, code="NotFound.Context"),
-        reason="expired",
+        reason="gone",
     ),
     Fault("drop-applied", _chat_fault("drop"), sleeps=_one_backoff),
     Fault("drop-unapplied", _chat_fault("drop", apply=False), sleeps=_one_backoff),
@@ -332,8 +332,9 @@ FAULTS = [
         stream_only=True,
         error=(ArkConnectionError, ModelConnectionError),
     ),
-    Fault("restart", lambda emu: emu.forget_contexts(), reason="expired"),
-    Fault("clock-past-ttl", lambda emu: emu.advance_clock(TTL + 60), reason="expired"),
+    Fault("restart", lambda emu: emu.forget_contexts(), reason="gone"),
+    # The server's clock passes the ttl, the router's does not: the server says gone.
+    Fault("clock-past-ttl", lambda emu: emu.advance_clock(TTL + 60), reason="gone"),
     # The seeding /context/create fails on the first call: create is idempotent, so the
     # client retries it (a created-but-dropped context is orphaned, never used).
     Fault(

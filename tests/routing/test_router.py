@@ -178,7 +178,7 @@ def test_unknown_outcome_retries_on_a_fresh_context(emu, apply):
 
 
 def test_dropped_connection_then_unretryable(emu):
-    r = make_router(emu, route_retries=0)
+    r = make_router(emu, fresh_context_retries=0)
     h = [W("system", "sys"), W("user", "u1")]
     a1, _, _ = call(r, emu, h)
     h += [W("assistant", a1), W("user", "u2")]
@@ -193,7 +193,7 @@ def test_dropped_connection_then_unretryable(emu):
 
 
 def test_server_error_without_retries_is_typed(emu):
-    r = make_router(emu, route_retries=0)
+    r = make_router(emu, fresh_context_retries=0)
     h = [W("system", "sys"), W("user", "u1")]
     a1, _, _ = call(r, emu, h)
     h += [W("assistant", a1), W("user", "u2")]
@@ -211,7 +211,7 @@ def test_expiry_server_side_and_local(emu):
     h += [W("assistant", a1), W("user", "u2")]
     emu.advance_clock(86400 + 10)  # the server forgot; the router does not know
     a2, route, _ = call(r, emu, h)
-    assert (route.outcome, route.reason) == ("recreated", "expired")
+    assert (route.outcome, route.reason) == ("recreated", "gone")
     h += [W("assistant", a2), W("user", "u3")]
     clock.t += 86400  # the router knows it is past ttl and does not even try
     n = len(emu.records())
@@ -331,7 +331,7 @@ def test_common_prefix_gone_is_recreated_once(emu):
     call(r, emu, [sys, W("user", "x")])
     emu.forget_contexts()
     _, route, _ = call(r, emu, [sys, W("user", "y")])
-    assert (route.outcome, route.reason) == ("recreated", "expired")
+    assert (route.outcome, route.reason) == ("recreated", "gone")
     assert creates(emu) == 2
 
 
@@ -458,3 +458,40 @@ def test_server_side_truncation_is_detected(configured):
                 assert dropped == 0  # everything served so far was the whole conversation
             h.append(W("assistant", rc.text))
         assert flagged is not None
+
+
+def test_cut_session_call_then_dead_server_reports_the_cut():
+    """Item 9: a reuse request is cut after it was sent (it may have arrived), then the
+    server dies, so the fresh-context retry cannot connect. The caller must get the
+    first failure (``sent=True``), with the retry's connection failure chained."""
+    import contextlib
+
+    from ark_context import ArkConnectionError
+    from ark_context.emulator import run_emulator
+
+    with contextlib.ExitStack() as stack:
+        emu = stack.enter_context(run_emulator())
+        r = make_router(emu)
+        r._sleep = lambda _s: stack.close()  # the backoff before the retry: the server dies
+        h = [W("system", "sys"), W("user", "u1")]
+        a1, _, _ = call(r, emu, h)
+        h += [W("assistant", a1), W("user", "u2")]
+        emu.inject_fault("/context/chat/completions", "drop")  # applied, then cut
+        with pytest.raises(ArkConnectionError) as info:
+            r.chat(h)
+    err = info.value
+    assert err.sent is True, err
+    retry_error = err.__cause__
+    assert isinstance(retry_error, ArkConnectionError) and retry_error.sent is False
+
+
+def test_editing_an_earlier_message_is_a_branch(emu):
+    r = make_router(emu)
+    h = [W("system", "sys"), W("user", "u0")]
+    for i in range(4):
+        a, _, _ = call(r, emu, h)
+        h += [W("assistant", a), W("user", f"u{i + 1}")]
+    assert len(h) == 10
+    edited = [*h[:3], W("user", "u1, edited"), *h[4:]]
+    _, route, _ = call(r, emu, edited)  # served exactly, from a context seeded afresh
+    assert (route.outcome, route.reason) == ("created", "branch")

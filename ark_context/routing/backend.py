@@ -1,0 +1,186 @@
+"""The backend seam: how server-side conversation state is created, used and lost.
+
+The flows never name an HTTP endpoint. They hold an opaque *state id* (a context id for
+the Context API; a response id for the Responses API) and ask the backend, through the
+``Create`` and ``Send`` operations, to create state from messages and to send a turn from
+a state. What differs between Ark's two caching APIs is declared here, not forked in the
+router (docs/architecture.md, "Backend seam"):
+
+* ``mutable_state``: a Context API context moves on with every turn, so a session
+  context must be *claimed* before use and is spent by a branch. A Responses API id is
+  immutable: any recorded id whose transcript prefixes the history can be chained from.
+* ``state_after_turn``: the id that names the transcript after a reply (the same
+  context id; the new response id).
+* ``is_gone`` / ``is_busy``: how the backend recognises state the server no longer knows
+  (rebuild from history; nothing was appended) and state in use elsewhere.
+
+>>> from ark_context.routing.backend import ContextAPIBackend
+>>> b = ContextAPIBackend(model="ep-x", mode="session", ttl=3600, truncation_strategy=None,
+...                       client_kwargs={"api_key": "k", "base_url": "http://127.0.0.1:1"})
+>>> b.mutable_state, b.state_after_turn("ctx-1", None)
+(True, 'ctx-1')
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+from .._client import ArkContextClient, AsyncArkContextClient
+from .._exceptions import ArkContextBusyError, ArkContextGoneError
+
+if TYPE_CHECKING:
+    from .._messages import WireMessage
+    from .._models import ContextInfo
+
+__all__ = ["Backend", "CallSpec", "ContextAPIBackend", "Created"]
+
+
+@dataclass(frozen=True, slots=True)
+class Created:
+    """State the backend created: its id, the lifetime granted and the tokens billed."""
+
+    state: str
+    ttl: int | None = None  # seconds the server keeps it (None: the requested ttl)
+    billed_tokens: int = 0  # prompt tokens the creation bills (they belong to this call)
+
+
+@dataclass(slots=True)
+class CallSpec:
+    """Per-call wire settings, plus what the call measured (filled in by the drivers)."""
+
+    params: dict[str, Any]
+    request_id: str | None = None
+    stream: bool = False
+    include_usage: bool = False
+    attempts: int = 1
+    request_bytes: int = 0
+
+
+class Backend(Protocol):
+    """Server-side state for one (endpoint, model, mode). See the module docstring."""
+
+    name: str
+    mutable_state: bool
+
+    def create(self, messages: list[WireMessage], call: CallSpec) -> Created: ...
+    async def acreate(self, messages: list[WireMessage], call: CallSpec) -> Created: ...
+    def send(
+        self, state: str | None, messages: list[WireMessage], call: CallSpec, *, idempotent: bool
+    ) -> object: ...
+    async def asend(
+        self, state: str | None, messages: list[WireMessage], call: CallSpec, *, idempotent: bool
+    ) -> object: ...
+    def state_after_turn(self, state: str, result: object) -> str: ...
+    def is_gone(self, exc: BaseException) -> bool: ...
+    def is_busy(self, exc: BaseException) -> bool: ...
+
+
+class ContextAPIBackend:
+    """The Context API (``/context/create`` + ``/context/chat/completions``): a context id
+    is mutable state with a sliding ttl. Clients are built on first use."""
+
+    name = "context"
+    mutable_state = True
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        mode: str,
+        ttl: int,
+        truncation_strategy: dict[str, Any] | None,
+        client_kwargs: Mapping[str, Any],
+        http_client: Any = None,
+        http_async_client: Any = None,
+        client: ArkContextClient | None = None,
+        async_client: AsyncArkContextClient | None = None,
+    ) -> None:
+        self.model = model
+        self.mode = mode
+        self.ttl = ttl
+        self.truncation_strategy = truncation_strategy
+        self._client_kwargs = dict(client_kwargs)
+        self._http_client = http_client
+        self._http_async_client = http_async_client
+        self._client = client
+        self._async_client = async_client
+
+    @property
+    def client(self) -> ArkContextClient:
+        if self._client is None:
+            self._client = ArkContextClient(http_client=self._http_client, **self._client_kwargs)
+        return self._client
+
+    @property
+    def async_client(self) -> AsyncArkContextClient:
+        if self._async_client is None:
+            self._async_client = AsyncArkContextClient(  # type: ignore[call-arg]
+                http_client=self._http_async_client, **self._client_kwargs
+            )
+        return self._async_client
+
+    # -- requests ----------------------------------------------------------------------
+
+    def _create_kwargs(self, messages: list[WireMessage], call: CallSpec) -> dict[str, Any]:
+        return {
+            "model": self.model,
+            "messages": messages,
+            "mode": self.mode,
+            "ttl": self.ttl,
+            "truncation_strategy": self.truncation_strategy,
+            "request_id": call.request_id,
+        }
+
+    def _send_call(
+        self, state: str | None, messages: list[WireMessage], call: CallSpec, idempotent: bool
+    ) -> tuple[str, dict[str, Any]]:
+        """Which client method a send uses, and its arguments (shared by sync and async)."""
+        kw: dict[str, Any] = {"model": self.model, "messages": messages}
+        kw["request_id"] = call.request_id
+        if state is not None:
+            kw["context_id"] = state
+            kw["idempotent"] = idempotent
+        if call.stream:
+            kw["include_usage"] = call.include_usage
+        kw.update(call.params)
+        name = "chat" if state is not None else "chat_completions"
+        return (name + "_stream" if call.stream else name), kw
+
+    def create(self, messages: list[WireMessage], call: CallSpec) -> Created:
+        return _created(self.client.create_context(**self._create_kwargs(messages, call)))
+
+    async def acreate(self, messages: list[WireMessage], call: CallSpec) -> Created:
+        client: Any = self.async_client
+        return _created(await client.create_context(**self._create_kwargs(messages, call)))
+
+    def send(
+        self, state: str | None, messages: list[WireMessage], call: CallSpec, *, idempotent: bool
+    ) -> object:
+        name, kw = self._send_call(state, messages, call, idempotent)
+        result: object = getattr(self.client, name)(**kw)
+        return result
+
+    async def asend(
+        self, state: str | None, messages: list[WireMessage], call: CallSpec, *, idempotent: bool
+    ) -> object:
+        name, kw = self._send_call(state, messages, call, idempotent)
+        result: object = await getattr(self.async_client, name)(**kw)
+        return result
+
+    # -- what the flows need to know ---------------------------------------------------
+
+    def state_after_turn(self, state: str, result: object) -> str:
+        return state  # a context keeps its id as it grows
+
+    def is_gone(self, exc: BaseException) -> bool:
+        return isinstance(exc, ArkContextGoneError)
+
+    def is_busy(self, exc: BaseException) -> bool:
+        return isinstance(exc, ArkContextBusyError)
+
+
+def _created(info: ContextInfo) -> Created:
+    billed = info.usage.prompt_tokens if info.usage is not None else 0
+    return Created(info.id, info.ttl, billed)
