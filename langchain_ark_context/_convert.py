@@ -70,6 +70,7 @@ __all__ = [
     "to_wire",
     "to_wire_messages",
     "usage_metadata",
+    "validate_tool_conversation",
 ]
 
 _ROLES = {
@@ -173,6 +174,11 @@ def to_wire_messages(messages: Sequence[BaseMessage]) -> list[ToolWireMessage]:
     return wire
 
 
+def validate_tool_conversation(wire: Sequence[Mapping[str, Any]]) -> None:
+    """Check a wire conversation that holds tool calls or tool results (before any call)."""
+    validate_conversation_with_tools(wire)
+
+
 def has_tool_messages(messages: Sequence[BaseMessage]) -> bool:
     """Whether a conversation holds tool calls or tool results (the Context API cannot
     take it: such a call goes to plain chat completions or the Responses API).
@@ -253,10 +259,15 @@ def _response_metadata(
 
 
 def to_ai_message(
-    result: ResponsesResult, *, model: str = "", metadata: Mapping[str, Any] | None = None
+    result: ResponsesResult,
+    *,
+    model: str = "",
+    metadata: Mapping[str, Any] | None = None,
+    usage: UsageMetadata | None = None,
 ) -> AIMessage:
-    """A normalised Responses reply as an ``AIMessage``. ``metadata`` (e.g. the route)
-    is merged into ``response_metadata``; ``model_name`` is always set.
+    """A normalised reply (either API) as an ``AIMessage``. ``metadata`` (e.g. the route)
+    is merged into ``response_metadata``; ``model_name`` is always set. ``usage`` replaces
+    the usage read from ``result`` (e.g. the billed usage, with creation tokens).
 
     >>> from ark_context._responses_convert import parse_response
     >>> r = parse_response({"id": "resp_1", "status": "completed", "output": [
@@ -274,9 +285,13 @@ def to_ai_message(
         tool_calls=valid,
         invalid_tool_calls=invalid,
         additional_kwargs=extra_kwargs,
-        usage_metadata=usage_metadata(result.usage) if result.usage is not None else None,
+        usage_metadata=usage if usage is not None else _result_usage(result),
         response_metadata=_response_metadata(result, model, metadata),
     )
+
+
+def _result_usage(result: ResponsesResult) -> UsageMetadata | None:
+    return usage_metadata(result.usage) if result.usage is not None else None
 
 
 class ChunkBuilder:
@@ -298,8 +313,13 @@ class ChunkBuilder:
         self.id: str | None = None
 
     def chunk(
-        self, delta: StreamDelta, metadata: Mapping[str, Any] | None = None
+        self,
+        delta: StreamDelta,
+        metadata: Mapping[str, Any] | None = None,
+        usage: UsageMetadata | None = None,
     ) -> AIMessageChunk | None:
+        """The chunk for one delta (``None``: nothing to add). ``usage`` replaces the
+        usage of the final delta's result (e.g. the billed usage)."""
         if delta.response_id:
             self.id = delta.response_id
         if delta.result is not None:
@@ -308,7 +328,7 @@ class ChunkBuilder:
             return AIMessageChunk(
                 content="",
                 id=self.id,
-                usage_metadata=usage_metadata(r.usage) if r.usage is not None else None,
+                usage_metadata=usage if usage is not None else _result_usage(r),
                 response_metadata=_response_metadata(r, self.model, metadata),
                 chunk_position="last",
             )
