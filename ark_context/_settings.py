@@ -35,7 +35,7 @@ from ._validation import (
     looks_secret,
 )
 from .catalog import model_id_advice
-from .policy import check_fresh_context_retries, check_request_fields
+from .policy import check_fresh_context_retries
 from .stores._base import ContextStore
 
 if TYPE_CHECKING:
@@ -272,7 +272,6 @@ class ArkContextParams(BaseModel):
             raise ArkConfigError(
                 "prefix_messages must be >= 1 (or None for the leading system messages)."
             )
-        check_request_fields(self.model_kwargs, "model_kwargs")
         return self
 
     def __getstate__(self) -> dict[Any, Any]:
@@ -311,7 +310,6 @@ class ArkContextParams(BaseModel):
                 out[k] = v
         if "stop" in out and not out["stop"]:  # an empty list means "no stop strings"
             del out["stop"]
-        check_request_fields(out)
         return out
 
     def ark_router(self, model: str | None = None) -> ArkRouter:

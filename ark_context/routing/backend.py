@@ -33,6 +33,7 @@ from .._exceptions import ArkContextBusyError, ArkContextGoneError
 if TYPE_CHECKING:
     from .._messages import WireMessage
     from .._models import ContextInfo
+    from .._route_types import MissReason
 
 __all__ = ["Backend", "CallSpec", "ContextAPIBackend", "Created"]
 
@@ -56,6 +57,7 @@ class CallSpec:
     include_usage: bool = False
     attempts: int = 1
     request_bytes: int = 0
+    plain: MissReason | None = None  # send plain, for this reason (decided before routing)
 
 
 class Backend(Protocol):

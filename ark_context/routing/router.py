@@ -16,7 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from .._exceptions import ArkInputError
-from .._messages import WireMessage, namespace_digest, validate_conversation
+from .._messages import (
+    WireMessage,
+    namespace_digest,
+    validate_conversation,
+    validate_conversation_with_tools,
+)
 from .._route_types import RoutedCompletion, RouteInfo
 from .._validation import check_truncation, check_ttl
 from ..stores import ContextStore, default_store
@@ -24,7 +29,7 @@ from .backend import CallSpec, ContextAPIBackend
 from .drivers import AsyncRunner, KeyedLocks, LoopLocks, SyncRunner, adrive, drive
 from .flows import Pending, RouteConfig, Sent, finish, route
 from .policies import RoutingPolicy, policy_for
-from .rules import check_fresh_context_retries, check_params
+from .rules import check_fresh_context_retries, check_params, check_reserved, plain_only
 
 if TYPE_CHECKING:
     from .._client import ArkContextClient, AsyncArkContextClient
@@ -43,9 +48,11 @@ class ContextRouter:
 
     >>> r = ContextRouter(model="ep-x", api_key="k", base_url="http://127.0.0.1:1/api/v3",
     ...                   mode="common_prefix")
-    >>> r.mode
-    'common_prefix'
+    >>> r.mode, r.api
+    ('common_prefix', 'context')
     """
+
+    api = "context"
 
     def __init__(
         self,
@@ -234,6 +241,11 @@ class ContextRouter:
     # -- binding flows to a driver (used by the streams too) ----------------------------
 
     def _check(self, messages: Sequence[WireMessage], call: CallSpec) -> list[WireMessage]:
+        call.plain = plain_only(messages, call.params)
+        if call.plain is not None:  # tools & co.: plain /chat/completions takes them
+            validate_conversation_with_tools(messages)
+            check_reserved(call.params)
+            return list(messages)
         validate_conversation(messages)
         check_params(call.params)
         return list(messages)
