@@ -60,6 +60,7 @@ from ark_context.conversation import (
 __all__ = [
     "ChunkBuilder",
     "bind_tools_kwargs",
+    "check_tool_fields",
     "convert_tools",
     "has_tool_messages",
     "normalize_tool_choice",
@@ -152,12 +153,22 @@ def to_wire(message: BaseMessage, index: int) -> ToolWireMessage:
     if role is None:
         if kind in ("chat", "ChatMessageChunk"):
             role = str(getattr(message, "role", ""))
+            if role in ("tool", "function"):
+                raise ArkInputError(
+                    f"{where} is a ChatMessage with role {role!r}; send a tool result as "
+                    "ToolMessage(content, tool_call_id=...)."
+                )
         else:
             raise ArkInputError(
                 f"{where} is a {type(message).__name__} (type {kind!r}); send System, Human, "
                 "AI, Tool or Chat messages."
             )
     if role == "assistant":
+        if message.additional_kwargs.get("function_call"):
+            raise ArkUnsupportedError(
+                f"{where} carries a legacy function_call. {_FUNCTION_MESSAGE} Send the call as "
+                "AIMessage(tool_calls=[...])."
+            )
         calls = _ai_tool_calls(message, where) if isinstance(message, AIMessage) else []
         if not isinstance(message, AIMessage) and message.additional_kwargs.get("tool_calls"):
             raise ArkInputError(f"{where} carries tool calls; send them as an AIMessage.")
@@ -175,6 +186,16 @@ def to_wire_messages(messages: Sequence[BaseMessage]) -> list[ToolWireMessage]:
 def validate_tool_conversation(wire: Sequence[Mapping[str, Any]]) -> None:
     """Check a wire conversation that holds tool calls or tool results (before any call)."""
     validate_conversation_with_tools(wire)
+
+
+def check_tool_fields(params: Mapping[str, Any]) -> None:
+    """Check ``tools`` and ``tool_choice`` in a call's request fields (e.g. passed to
+    ``invoke`` directly rather than through ``bind_tools``) before any network call."""
+    tools = params.get("tools")
+    if tools:
+        to_response_tools(tools)
+    if params.get("tool_choice") is not None:
+        to_tool_choice(params["tool_choice"], tools or ())
 
 
 def has_tool_messages(messages: Sequence[BaseMessage]) -> bool:

@@ -68,6 +68,7 @@ from ._convert import (
     ChunkBuilder,
     StructuredMethod,
     bind_tools_kwargs,
+    check_tool_fields,
     structured_output,
     to_ai_message,
     to_wire,
@@ -384,8 +385,11 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
         ``X-Client-Request-Id`` header) are call options, not request fields."""
         for option in ("model", "stream", "stream_usage", "request_id"):
             kwargs.pop(option, None)
+        kwargs.pop("ls_structured_output_format", None)  # LangChain's tracing hint
         wire = _to_wire_messages(messages)
         params = self.ark_sampling_params(stop, **kwargs)
+        if "tools" in params or "tool_choice" in params:
+            check_tool_fields(params)
         return wire, params
 
     def _router(self, model: str | None) -> ArkRouter:

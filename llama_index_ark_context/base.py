@@ -197,10 +197,15 @@ def _final_response(
         if "caching_api" in route_meta:
             extra["reasoning_tokens"] = result.usage.reasoning_tokens if result.usage else 0
     create = int(route_meta.get("context_create_tokens") or 0)
+    raw = dict(result.raw)  # the final Response object (Responses API)
+    if not raw:  # a chat-completions stream has no final object: its usage chunk's fields
+        raw = {"id": result.id, "model": result.model, "choices": []}
+        if usage is not None:
+            raw["usage"] = usage.model_dump(exclude_none=True)
     return ChatResponse(
         message=to_chat_message(result),
         delta="",
-        raw=_billed_raw(dict(result.raw), usage, create),
+        raw=_billed_raw(raw, usage, create),
         additional_kwargs=extra,
     )
 
