@@ -84,7 +84,15 @@ _ROLES = {
 # that duplicate ``AIMessage.tool_calls`` (v1 ``tool_call`` blocks, Responses-style
 # ``function_call`` items as langchain-openai keeps them).
 _AI_SKIPPED_BLOCKS = frozenset(
-    {"reasoning", "thinking", "tool_call", "tool_call_chunk", "function_call", "invalid_tool_call"}
+    {
+        "reasoning",
+        "thinking",
+        "tool_call",
+        "tool_call_chunk",
+        "function_call",
+        "invalid_tool_call",
+        "tool_use",  # Anthropic-style content blocks that mirror ``tool_calls``
+    }
 )
 _FUNCTION_MESSAGE = (
     "The Ark APIs take tool results as ToolMessage(content, tool_call_id=...); "
@@ -385,7 +393,7 @@ def convert_tools(tools: Sequence[Any], *, strict: bool | None = None) -> list[d
     """
     converted: list[dict[str, Any]] = []
     for i, tool in enumerate(tools):
-        if isinstance(tool, Mapping) and tool.get("type") not in (None, "function"):
+        if isinstance(tool, Mapping) and tool.get("type") not in (None, "function", "object"):
             raise ArkResponsesInputError(
                 f"tools[{i}] is a {tool.get('type')!r} tool; ark-context sends only function tools. "
                 "Pass a function, a pydantic model, a BaseTool or an OpenAI function dict."
