@@ -58,6 +58,7 @@ class CallSpec:
     attempts: int = 1
     request_bytes: int = 0
     plain: MissReason | None = None  # send plain, for this reason (decided before routing)
+    extra: Any = None  # backend-specific per-call state (the Responses backend's request)
 
 
 class Backend(Protocol):
@@ -66,8 +67,12 @@ class Backend(Protocol):
     name: str
     mutable_state: bool
 
-    def create(self, messages: list[WireMessage], call: CallSpec) -> Created: ...
-    async def acreate(self, messages: list[WireMessage], call: CallSpec) -> Created: ...
+    def create(
+        self, messages: list[WireMessage], call: CallSpec, *, shared: bool = False
+    ) -> Created: ...
+    async def acreate(
+        self, messages: list[WireMessage], call: CallSpec, *, shared: bool = False
+    ) -> Created: ...
     def send(
         self, state: str | None, messages: list[WireMessage], call: CallSpec, *, idempotent: bool
     ) -> object: ...
@@ -77,6 +82,10 @@ class Backend(Protocol):
     def state_after_turn(self, state: str, result: object) -> str: ...
     def is_gone(self, exc: BaseException) -> bool: ...
     def is_busy(self, exc: BaseException) -> bool: ...
+    def deadline(self, state: str) -> float | None:
+        """A fixed deadline the state carries (Responses ``expire_at``), or None (a
+        sliding ttl: the router's own)."""
+        ...
 
 
 class ContextAPIBackend:
@@ -150,10 +159,14 @@ class ContextAPIBackend:
         name = "chat" if state is not None else "chat_completions"
         return (name + "_stream" if call.stream else name), kw
 
-    def create(self, messages: list[WireMessage], call: CallSpec) -> Created:
+    def create(
+        self, messages: list[WireMessage], call: CallSpec, *, shared: bool = False
+    ) -> Created:
         return _created(self.client.create_context(**self._create_kwargs(messages, call)))
 
-    async def acreate(self, messages: list[WireMessage], call: CallSpec) -> Created:
+    async def acreate(
+        self, messages: list[WireMessage], call: CallSpec, *, shared: bool = False
+    ) -> Created:
         client: Any = self.async_client
         return _created(await client.create_context(**self._create_kwargs(messages, call)))
 
@@ -181,6 +194,9 @@ class ContextAPIBackend:
 
     def is_busy(self, exc: BaseException) -> bool:
         return isinstance(exc, ArkContextBusyError)
+
+    def deadline(self, state: str) -> float | None:
+        return None  # a sliding ttl
 
 
 def _created(info: ContextInfo) -> Created:

@@ -133,7 +133,9 @@ class SyncRunner:
     def apply(self, puts: Sequence[Put], deletes: Sequence[bytes]) -> None:
         self.store.apply(puts, deletes)
 
-    def create(self, messages: list[WireMessage]) -> Created:
+    def create(self, messages: list[WireMessage], shared: bool = False) -> Created:
+        if shared:
+            return self.backend.create(messages, self.call, shared=True)
         return self.backend.create(messages, self.call)
 
     def send(self, state: str | None, messages: list[WireMessage], idempotent: bool) -> object:
@@ -187,7 +189,9 @@ class AsyncRunner:
     async def apply(self, puts: Sequence[Put], deletes: Sequence[bytes]) -> None:
         await self.store.aapply(puts, deletes)
 
-    async def create(self, messages: list[WireMessage]) -> Created:
+    async def create(self, messages: list[WireMessage], shared: bool = False) -> Created:
+        if shared:
+            return await self.backend.acreate(messages, self.call, shared=True)
         return await self.backend.acreate(messages, self.call)
 
     async def send(

@@ -1,0 +1,484 @@
+"""``ResponsesRouter``: the routing face over the Responses API (same flows, same stores).
+
+It differs from :class:`~ark_context.routing.ContextRouter` only in what it binds: a
+:class:`~.responses.ResponsesBackend`, a namespace per chain settings (tools, thinking,
+reasoning: a call with other settings never matches a recorded chain, and a new chain
+starts; the change is reported as ``new_chain``), request conversion, and the reply's
+normalised result (its wire message, tool calls included, is what gets recorded).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from .._messages import WireMessage, namespace_digest, validate_conversation_with_tools
+from .._responses_convert import ResponsesStreamAccumulator
+from .._route_types import RoutedCompletion, RouteInfo, usage_from
+from ..stores import ContextStore, default_store
+from .backend import CallSpec
+from .drivers import KeyedLocks, LoopLocks, adrive, drive
+from .flows import Sent, finish, route
+from .outcomes import RouteConfig
+from .policies import (
+    CallView,
+    CreateSession,
+    Digests,
+    Plain,
+    Plan,
+    RoutingPolicy,
+    UsePrefix,
+    policy_for,
+)
+from .responses import (
+    PREFIX_MIN_TOKENS,
+    ResponsesBackend,
+    ResponsesCall,
+    chain_settings,
+    estimate_tokens,
+    responses_call,
+    result_of,
+)
+from .router import ContextRouter
+from .rules import check_reserved
+
+if TYPE_CHECKING:
+    from .._models import Usage
+    from .._responses_convert import ResponsesResult, StreamDelta
+    from ..stores._base import Put
+
+__all__ = ["AsyncResponsesStream", "ResponsesRouter", "ResponsesStream"]
+
+
+class _PrefixGuard:
+    """Wraps a policy for the Responses API. A prefix cache needs ≥ 1025 tokens, so a
+    shorter shared prefix goes plain (``no_prefix``) instead of failing. A first turn
+    with nothing to seed starts a chain (a chain's first turn costs what a plain call
+    costs, where a Context API context would need a seed first)."""
+
+    def __init__(self, inner: RoutingPolicy, min_tokens: int) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.wants_session = inner.wants_session
+        self.wants_prefix = inner.wants_prefix
+        self.min_tokens = min_tokens
+
+    def evidence_keys(self, digests: Digests) -> Sequence[bytes]:
+        return self.inner.evidence_keys(digests)
+
+    def decide(self, view: CallView) -> Plan:
+        plan = self.inner.decide(view)
+        if isinstance(plan, Plain) and plan.reason == "no_prefix" and self.wants_session:
+            return CreateSession("new")
+        if isinstance(plan, UsePrefix):
+            prefix = list(view.messages[: view.digests.prefix_len])
+            if estimate_tokens(prefix) < self.min_tokens:
+                return Plain("no_prefix")
+        return plan
+
+    def evidence(self, view: CallView, route: RouteInfo, ok: bool) -> Sequence[Put]:
+        return self.inner.evidence(view, route, ok)
+
+
+class ResponsesRouter(ContextRouter):
+    """Routes full conversations to Responses API chains (one per model and settings).
+
+    Same calls and results as :class:`~ark_context.routing.ContextRouter`; see
+    docs/responses-routing.md for what each call sends.
+
+    >>> r = ResponsesRouter(model="doubao-seed-1-6-251015", api_key="k",
+    ...                     base_url="http://127.0.0.1:1/api/v3")
+    >>> r.api, r.mode, r.backend.expire_after
+    ('responses', 'session', 86400)
+    """
+
+    api = "responses"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        api_key: str,
+        base_url: str,
+        mode: str = "session",
+        ttl: int = 86400,
+        prefix_messages: int | None = None,
+        store: ContextStore | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 2,
+        default_headers: Mapping[str, str] | None = None,
+        http_client: Any = None,
+        http_async_client: Any = None,
+        clock: Callable[[], float] = time.time,
+        expiry_margin: float = 300.0,
+        chain_gap: float = 0.1,
+        sleep: Callable[[float], None] = time.sleep,
+        async_sleep: Callable[[float], Any] | None = None,
+        policy: RoutingPolicy | None = None,
+        prefix_min_tokens: int = PREFIX_MIN_TOKENS,
+        **_: Any,
+    ) -> None:
+        if mode not in ("session", "common_prefix", "auto"):
+            from .._exceptions import ArkInputError
+
+            raise ArkInputError(f"mode must be 'session' or 'common_prefix'; got {mode!r}.")
+        self.model = model
+        self.mode = mode
+        self.backend: ResponsesBackend = ResponsesBackend(  # type: ignore[assignment]
+            model=model,
+            client_kwargs={
+                "api_key": api_key,
+                "base_url": base_url,
+                "timeout": timeout,
+                "max_retries": max_retries,
+                "default_headers": default_headers,
+            },
+            expire_after=ttl,
+            chain_gap=chain_gap,
+            http_client=http_client,
+            http_async_client=http_async_client,
+            clock=clock,
+            sleep=sleep,
+            async_sleep=async_sleep,
+        )
+        self.ttl = self.backend.expire_after
+        self.truncation_strategy = None
+        self.prefix_messages = prefix_messages
+        self.store = store if store is not None else default_store()
+        self.clock = clock
+        self.expiry_margin = min(expiry_margin, self.ttl / 4)
+        self.fresh_context_retries = 0  # a chain turn is never resent blindly
+        self._sleep = sleep
+        self._async_sleep = async_sleep or _asyncio_sleep
+        inner = policy if policy is not None else policy_for(mode)
+        self.policy = _PrefixGuard(inner, prefix_min_tokens)
+        self._base_ns = namespace_digest(
+            base_url=base_url,
+            model=model,
+            mode=f"responses:{mode}",
+            truncation=None,
+            api_key=api_key,
+        )
+        self._cfg = RouteConfig(
+            namespace=self._base_ns,
+            mode=mode,
+            ttl=self.ttl,
+            expiry_margin=self.expiry_margin,
+            truncation=False,
+            prefix_messages=prefix_messages,
+            fresh_context_retries=0,
+            clock=clock,
+            backend=self.backend,
+            policy=self.policy,
+        )
+        self._cfgs: dict[str, RouteConfig] = {}
+        self._locks = KeyedLocks(threading.Lock)
+        self._alocks = LoopLocks()
+
+    @classmethod
+    def from_settings(
+        cls, settings: Any, *, api_key: str, model: str | None = None
+    ) -> ResponsesRouter:
+        return cls(
+            model=model or settings.model,
+            api_key=api_key,
+            base_url=settings.base_url,
+            mode=settings.mode,
+            ttl=settings.ttl,
+            prefix_messages=settings.prefix_messages,
+            store=settings.store,
+            timeout=settings.timeout,
+            max_retries=settings.max_retries,
+            default_headers=settings.default_headers,
+            http_client=settings.http_client,
+            http_async_client=settings.http_async_client,
+        )
+
+    def __repr__(self) -> str:
+        return f"ResponsesRouter(model={self.model!r}, mode={self.mode!r}, ttl={self.ttl})"
+
+    # -- per-call settings -------------------------------------------------------------
+
+    def _cfg_for(self, call: CallSpec) -> RouteConfig:
+        rc: ResponsesCall = call.extra
+        settings = chain_settings(rc)
+        if not settings:
+            return self._cfg
+        fp = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+        cfg = self._cfgs.get(fp)
+        if cfg is None:
+            ns = hashlib.blake2b(self._base_ns + fp.encode(), digest_size=16).digest()
+            cfg = replace(self._cfg, namespace=ns)
+            if len(self._cfgs) >= 64:
+                self._cfgs.clear()
+            self._cfgs[fp] = cfg
+        return cfg
+
+    def _check(self, messages: Sequence[WireMessage], call: CallSpec) -> list[WireMessage]:
+        validate_conversation_with_tools(messages)
+        check_reserved(call.params)
+        rc = call.extra = responses_call(call.params)
+        if rc.uncached_reason is not None:  # json_schema: the API refuses it in a cached chain
+            call.plain = "json_schema"
+        return list(messages)
+
+    def _send(self, messages: Sequence[WireMessage], call: CallSpec) -> Sent:
+        msgs = self._check(messages, call)
+        return drive(route(self._cfg_for(call), msgs, call), self._runner(call))
+
+    async def _asend(self, messages: Sequence[WireMessage], call: CallSpec) -> Sent:
+        msgs = self._check(messages, call)
+        return await adrive(route(self._cfg_for(call), msgs, call), self._arunner(call))
+
+    def _done(self, sent: Sent, call: CallSpec, result: ResponsesResult) -> tuple[Any, Usage]:
+        """Prepare the record of a finished turn: the reply's wire message (tool calls
+        included) and the chat-shaped usage."""
+        pending = sent.pending
+        pending.reply_message = result.wire_message()
+        pending.expect_cached = 0  # reasoning is never cached: no truncation check here
+        return self._cfg_for(call), usage_from(result.usage)
+
+    def _route(self, sent: Sent, call: CallSpec, result: ResponsesResult | None) -> RouteInfo:
+        from .router import stamp
+
+        info = replace(stamp(sent.pending.route, call))  # a copy: the record needs the state
+        info.api = "responses"
+        rc: ResponsesCall = call.extra
+        if info.context_id is not None:
+            info.context_id = self.backend.split(info.context_id)[0] or None
+        if result is not None:
+            info.response_id = result.id
+            info.expire_at = rc.expire_at if call.plain is None else None
+        info.dropped = tuple(rc.dropped)
+        return info
+
+    # -- public API ----------------------------------------------------------------------
+
+    def chat(
+        self,
+        messages: Sequence[WireMessage],
+        params: Mapping[str, Any] | None = None,
+        *,
+        request_id: str | None = None,
+    ) -> RoutedCompletion:
+        call = CallSpec(dict(params or {}), request_id)
+        sent = self._send(messages, call)
+        result = result_of(sent.result)
+        cfg, usage = self._done(sent, call, result)
+        ok = result.status in ("completed", "incomplete")
+        drive(
+            finish(cfg, sent.pending, result.text, usage, ok=ok, final=result), self._runner(call)
+        )
+        return RoutedCompletion.from_result(result, self._route(sent, call, result))
+
+    async def achat(
+        self,
+        messages: Sequence[WireMessage],
+        params: Mapping[str, Any] | None = None,
+        *,
+        request_id: str | None = None,
+    ) -> RoutedCompletion:
+        call = CallSpec(dict(params or {}), request_id)
+        sent = await self._asend(messages, call)
+        result = result_of(sent.result)
+        cfg, usage = self._done(sent, call, result)
+        ok = result.status in ("completed", "incomplete")
+        flow = finish(cfg, sent.pending, result.text, usage, ok=ok, final=result)
+        await adrive(flow, self._arunner(call))
+        return RoutedCompletion.from_result(result, self._route(sent, call, result))
+
+    def stream(  # type: ignore[override]
+        self,
+        messages: Sequence[WireMessage],
+        params: Mapping[str, Any] | None = None,
+        *,
+        include_usage: bool = True,
+        request_id: str | None = None,
+    ) -> ResponsesStream:
+        call = CallSpec(dict(params or {}), request_id, stream=True, include_usage=include_usage)
+        return ResponsesStream(self, messages, call)
+
+    def astream(  # type: ignore[override]
+        self,
+        messages: Sequence[WireMessage],
+        params: Mapping[str, Any] | None = None,
+        *,
+        include_usage: bool = True,
+        request_id: str | None = None,
+    ) -> AsyncResponsesStream:
+        call = CallSpec(dict(params or {}), request_id, stream=True, include_usage=include_usage)
+        return AsyncResponsesStream(self, messages, call)
+
+    # -- maintenance -------------------------------------------------------------------
+
+    def delete(self, response_id: str) -> bool:
+        """Delete a stored response (e.g. a retired branch) so it stops costing storage.
+        Never delete an ancestor of a chain you still use."""
+        return self.backend.delete(response_id)
+
+
+class _StreamBase:
+    """What both Responses streams share: the route, usage and final result."""
+
+    def __init__(
+        self, router: ResponsesRouter, messages: Sequence[WireMessage], call: CallSpec
+    ) -> None:
+        self._router = router
+        self._messages = messages
+        self._call = call
+        self._sent: Sent | None = None
+        self._inner: Any = None
+        self._acc = ResponsesStreamAccumulator()
+        self._done = False
+        self.route: RouteInfo | None = None
+        self.result: ResponsesResult | None = None
+
+    @property
+    def usage(self) -> Usage | None:
+        return usage_from(self.result.usage) if self.result is not None else None
+
+    @property
+    def response_id(self) -> str | None:
+        """The new response's id, from ``response.created`` (None until it arrived)."""
+        return self._acc.response_id
+
+    def _opened(self, sent: Sent) -> None:
+        self._sent, self._inner = sent, sent.result
+        self.route = self._router._route(sent, self._call, None)
+
+    def _feed(self, event: Any) -> StreamDelta | None:
+        delta = self._acc.feed(event.model_dump(exclude_none=True))
+        if delta is not None and delta.result is not None:
+            self.result = delta.result
+        return delta
+
+    def _finished(self, ok: bool) -> tuple[Any, Any] | None:
+        """The finish flow and its config (None: nothing to record). Once the terminal
+        event arrived the response is stored, so it is recorded even if the caller
+        stopped reading right after it."""
+        if self._sent is None:
+            return None
+        result = self.result if ok or self.result is not None else None
+        if result is not None:
+            cfg, usage = self._router._done(self._sent, self._call, result)
+            assert self.route is not None
+            self.route.response_id = result.id
+            rc: ResponsesCall = self._call.extra
+            self.route.expire_at = rc.expire_at if self._call.plain is None else None
+            flow = finish(cfg, self._sent.pending, result.text, usage, ok=True, final=result)
+        else:
+            cfg = self._router._cfg_for(self._call)
+            flow = finish(cfg, self._sent.pending, "", None, ok=False)
+        return flow, None
+
+
+class ResponsesStream(_StreamBase):
+    """A routed Responses API stream: ``deltas()`` yields normalised deltas; the turn is
+    recorded when the terminal event arrived (a cut stream records nothing).
+
+    Example (``router`` is a :class:`ResponsesRouter`)::
+
+        with router.stream([{"role": "user", "content": "hi"}]) as s:
+            text = "".join(d.text for d in s.deltas())
+    """
+
+    def __enter__(self) -> ResponsesStream:
+        if self._sent is None:
+            self._opened(self._router._send(self._messages, self._call))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __iter__(self) -> Iterator[Any]:
+        raise TypeError("A Responses API stream yields deltas: iterate stream.deltas().")
+
+    def deltas(self) -> Iterator[StreamDelta]:
+        if self._sent is None:
+            self._opened(self._router._send(self._messages, self._call))
+        try:
+            for event in self._inner:
+                delta = self._feed(event)
+                if delta is not None:
+                    yield delta
+            self.result = self._acc.finish()
+        except BaseException:
+            self._end(ok=False)
+            raise
+        self._end(ok=True)
+
+    def _end(self, *, ok: bool) -> None:
+        if self._done:
+            return
+        self._done = True
+        if self._inner is not None:
+            with contextlib.suppress(Exception):
+                self._inner.close()
+        done = self._finished(ok)
+        if done is not None:
+            drive(done[0], self._router._runner(self._call))
+
+    def close(self) -> None:
+        """Stop early: nothing is recorded (the next call chains from the parent)."""
+        self._end(ok=False)
+
+
+class AsyncResponsesStream(_StreamBase):
+    """Async twin of :class:`ResponsesStream`.
+
+    Example (``router`` is a :class:`ResponsesRouter`)::
+
+        async with router.astream([{"role": "user", "content": "hi"}]) as s:
+            text = "".join([d.text async for d in s.deltas()])
+    """
+
+    async def __aenter__(self) -> AsyncResponsesStream:
+        if self._sent is None:
+            self._opened(await self._router._asend(self._messages, self._call))
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    def __aiter__(self) -> AsyncIterator[Any]:
+        raise TypeError("A Responses API stream yields deltas: iterate stream.deltas().")
+
+    async def deltas(self) -> AsyncIterator[StreamDelta]:
+        if self._sent is None:
+            self._opened(await self._router._asend(self._messages, self._call))
+        try:
+            async for event in self._inner:
+                delta = self._feed(event)
+                if delta is not None:
+                    yield delta
+            self.result = self._acc.finish()
+        except BaseException:
+            await self._end(ok=False)
+            raise
+        await self._end(ok=True)
+
+    async def _end(self, *, ok: bool) -> None:
+        if self._done:
+            return
+        self._done = True
+        if self._inner is not None:
+            with contextlib.suppress(Exception):
+                await self._inner.aclose()
+        done = self._finished(ok)
+        if done is not None:
+            await adrive(done[0], self._router._arunner(self._call))
+
+    async def aclose(self) -> None:
+        await self._end(ok=False)
+
+
+async def _asyncio_sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
