@@ -70,6 +70,7 @@ __all__ = [
     "to_wire_messages",
     "usage_metadata",
     "validate_tool_conversation",
+    "without_names",
 ]
 
 _ROLES = {
@@ -204,6 +205,14 @@ def check_tool_fields(params: Mapping[str, Any]) -> None:
         to_response_tools(tools)
     if params.get("tool_choice") is not None:
         to_tool_choice(params["tool_choice"], tools or ())
+
+
+def without_names(wire: list[Any]) -> list[Any]:
+    """The conversation without message names: the Responses API has none, and a name the
+    API cannot take is ignored (LangChain's rule for such names), not refused."""
+    if not any("name" in m for m in wire):
+        return wire
+    return [{k: v for k, v in m.items() if k != "name"} for m in wire]
 
 
 def has_tool_messages(messages: Sequence[BaseMessage]) -> bool:
@@ -398,8 +407,12 @@ def convert_tools(tools: Sequence[Any], *, strict: bool | None = None) -> list[d
                 f"tools[{i}] is a {tool.get('type')!r} tool; ark-context sends only function tools. "
                 "Pass a function, a pydantic model, a BaseTool or an OpenAI function dict."
             )
-        converted.append(convert_to_openai_tool(tool, strict=strict))
-    to_response_tools(converted)  # raises a clear error for what the API cannot take
+        spec = convert_to_openai_tool(tool, strict=strict)
+        to_response_tools([spec])  # a clear error now for what the API cannot take
+        if spec not in converted:  # the same tool twice: once is enough
+            converted.append(spec)
+    # Two different tools under one name are refused when a call sends them
+    # (``check_tool_fields``), before the network; binding them is allowed, as elsewhere.
     return converted
 
 

@@ -73,6 +73,7 @@ from ._convert import (
     to_ai_message,
     to_wire,
     validate_tool_conversation,
+    without_names,
 )
 
 __all__ = ["ChatArkContext"]
@@ -383,10 +384,13 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
 
         ``model``, ``stream``, ``stream_usage`` and ``request_id`` (sent as the
         ``X-Client-Request-Id`` header) are call options, not request fields."""
-        for option in ("model", "stream", "stream_usage", "request_id"):
+        for option in ("stream", "stream_usage", "request_id"):
             kwargs.pop(option, None)
+        model = kwargs.pop("model", None)
         kwargs.pop("ls_structured_output_format", None)  # LangChain's tracing hint
         wire = _to_wire_messages(messages)
+        if self.ark_caching_api(model or self.model) == "responses":
+            wire = without_names(wire)
         params = self.ark_sampling_params(stop, **kwargs)
         if "tools" in params or "tool_choice" in params:
             check_tool_fields(params)

@@ -111,17 +111,9 @@ def normalise_llama_index(messages: Sequence[Any]) -> list[Entry]:
 
 
 def model_calls(emu: Emulator) -> list[dict[str, Any]]:
-    """The emulator's records of completions the model answered, oldest first (prefix
-    cache creations, which answer nothing, are left out)."""
-    out = []
-    for r in emu.records():
-        if r.get("path") == "/responses" and r.get("output"):
-            out.append(r)
-        elif r.get("path") in ("/chat/completions", "/context/chat/completions") and (
-            r.get("reply") is not None or r.get("output")
-        ):
-            out.append(r)
-    return out
+    """The emulator's records of Responses API calls the model answered, oldest first
+    (prefix cache creations, which answer nothing, are left out)."""
+    return [r for r in emu.records() if r.get("path") == "/responses" and r.get("output")]
 
 
 def assert_transcripts(records: Sequence[Mapping[str, Any]], passed: Sequence[list[Entry]]) -> None:

@@ -40,6 +40,7 @@ from ark_context._responses_convert import (
 from langchain_ark_context._convert import (
     ChunkBuilder,
     bind_tools_kwargs,
+    check_tool_fields,
     convert_tools,
     has_tool_messages,
     normalize_tool_choice,
@@ -306,8 +307,11 @@ def test_convert_tools_from_every_kind() -> None:
 def test_bad_tools_fail_at_bind_time() -> None:
     with pytest.raises(ArkResponsesInputError, match="only function tools"):
         convert_tools([{"type": "web_search"}])
+    assert len(convert_tools([get_weather, get_weather])) == 1  # the same tool once
+    other = {"type": "function", "function": {"name": "get_weather", "description": "other"}}
+    both = convert_tools([get_weather, other])
     with pytest.raises(ArkResponsesInputError, match="repeats"):
-        convert_tools([get_weather, get_weather])
+        check_tool_fields({"tools": both})
 
 
 @pytest.mark.parametrize(

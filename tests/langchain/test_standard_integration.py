@@ -1,6 +1,12 @@
-"""langchain-tests' standard integration suite for ChatArkContext, against the emulator on
-127.0.0.1 (one per module). Capabilities are declared honestly: the Ark Context API has
-no tools, no structured output, no JSON mode, and is text only."""
+"""langchain-tests' standard integration suite for ChatArkContext on a Context-API model,
+against the emulator on 127.0.0.1 (one per module).
+
+Capabilities (``ArkCapabilities``) are the model's: its calls with tools go to plain
+``/chat/completions``, which takes function tools on Ark. The emulator's
+``/chat/completions`` answers text only, so the suite's tool and structured-output tests
+cannot run against it here; that path is tested with recorded Ark responses in
+``tests/langchain/test_context_tools.py``, and a Responses-API model runs the whole suite
+in ``test_standard_responses.py``."""
 
 from __future__ import annotations
 
@@ -19,6 +25,14 @@ pytestmark = pytest.mark.integration
 
 class TestChatArkContextIntegration(ArkCapabilities, ChatModelIntegrationTests):
     emu: Emulator
+
+    @property
+    def has_tool_calling(self) -> bool:
+        return False  # the emulator's /chat/completions has no function calling
+
+    @property
+    def has_structured_output(self) -> bool:
+        return False  # by function calling: as above
 
     @pytest.fixture(autouse=True)
     def _use_emulator(self, shared_emulator: Emulator) -> None:
