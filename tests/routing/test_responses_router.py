@@ -172,8 +172,11 @@ def test_changed_settings_start_a_new_chain(emu: Any) -> None:
         {"tools": TOOLS, "thinking": {"type": "disabled"}},
     ):
         rc = r.chat(history, params)
-        assert rc.route.outcome == "created", params
+        assert (rc.route.outcome, rc.route.reason) == ("created", "new_chain"), params
         assert rc.route.context_id is None
+        # compared with the chain recorded last for this conversation (the previous loop's)
+        assert rc.route.new_chain == ("tools" if "thinking" not in params else "thinking,tools")
+        assert rc.metadata()["new_chain"] == rc.route.new_chain
         assert_exact(emu, rc.route.response_id, history)
 
 
