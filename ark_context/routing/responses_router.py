@@ -18,11 +18,12 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
-from .._messages import WireMessage, namespace_digest, validate_conversation_with_tools
+from .._messages import WireMessage, namespace_digest
 from .._responses_convert import ResponsesStreamAccumulator
 from .._route_types import RoutedCompletion, RouteInfo, usage_from
 from ..stores import ContextStore, default_store
-from .backend import CallSpec
+from ..tool_messages import validate_conversation_with_tools
+from .backend import CallSpec, stamp
 from .drivers import KeyedLocks, LoopLocks, adrive, drive
 from .flows import Sent, finish, route
 from .outcomes import RouteConfig
@@ -288,8 +289,6 @@ class ResponsesRouter(ContextRouter):
         return self._cfg_for(call), usage_from(result.usage)
 
     def _route(self, sent: Sent, call: CallSpec, result: ResponsesResult | None) -> RouteInfo:
-        from .router import stamp
-
         info = replace(stamp(sent.pending.route, call))  # a copy: the record needs the state
         info.api = "responses"
         rc: ResponsesCall = call.extra
