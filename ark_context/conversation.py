@@ -18,17 +18,7 @@ What adapters build and read (public; the modules behind it are private):
 
 from __future__ import annotations
 
-from ._messages import (
-    ToolWireMessage,
-    WireMessage,
-    assistant_wire_message,
-    canonical_arguments,
-    tool_call_wire,
-    tool_wire_message,
-    validate_conversation,
-    validate_conversation_with_tools,
-    wire_message,
-)
+from ._messages import WireMessage, validate_conversation, wire_message
 from ._responses_convert import (
     ArkResponsesInputError,
     ChatCompletionStreamAccumulator,
@@ -46,6 +36,15 @@ from ._responses_convert import (
     to_text_format,
     to_tool_choice,
 )
+from .tool_messages import (
+    ToolWireMessage,
+    assistant_wire_message,
+    canonical_arguments,
+    dump_arguments,
+    tool_call_wire,
+    tool_wire_message,
+    validate_conversation_with_tools,
+)
 
 __all__ = [
     "ArkResponsesInputError",
@@ -59,6 +58,7 @@ __all__ = [
     "WireMessage",
     "assistant_wire_message",
     "canonical_arguments",
+    "dump_arguments",
     "is_json_schema_format",
     "parse_chat_completion",
     "parse_response",

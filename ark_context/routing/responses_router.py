@@ -16,13 +16,14 @@ import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-from .._messages import WireMessage, namespace_digest, validate_conversation_with_tools
+from .._messages import WireMessage, namespace_digest
 from .._responses_convert import ResponsesStreamAccumulator
 from .._route_types import RoutedCompletion, RouteInfo, usage_from
 from ..stores import ContextStore, default_store
-from .backend import CallSpec
+from ..tool_messages import validate_conversation_with_tools
+from .backend import CallSpec, stamp
 from .drivers import KeyedLocks, LoopLocks, adrive, drive
 from .flows import Sent, finish, route
 from .outcomes import RouteConfig
@@ -57,25 +58,61 @@ __all__ = ["AsyncResponsesStream", "ResponsesRouter", "ResponsesStream"]
 
 
 class _PrefixGuard:
-    """Wraps a policy for the Responses API. A prefix cache needs ≥ 1025 tokens, so a
-    shorter shared prefix goes plain (``no_prefix``) instead of failing. A first turn
-    with nothing to seed starts a chain (a chain's first turn costs what a plain call
-    costs, where a Context API context would need a seed first)."""
+    """Wraps a policy for the Responses API, for one set of chain settings.
 
-    def __init__(self, inner: RoutingPolicy, min_tokens: int) -> None:
+    A prefix cache needs ≥ 1025 tokens, so a shorter shared prefix goes plain
+    (``no_prefix``) instead of failing. A first turn with nothing to seed starts a chain
+    (a chain's first turn costs what a plain call costs, where a Context API context
+    would need a seed first). A chain marker (the conversation's first turn, digested
+    without the settings, mapped to the settings' fingerprint) tells a miss caused by
+    changed settings (``new_chain``) from a new conversation."""
+
+    def __init__(
+        self, inner: RoutingPolicy, min_tokens: int, base_ns: bytes = b"", settings: str = ""
+    ) -> None:
         self.inner = inner
         self.name = inner.name
         self.wants_session = inner.wants_session
         self.wants_prefix = inner.wants_prefix
         self.min_tokens = min_tokens
+        self.base_ns = base_ns
+        self.settings = settings
+
+    def marker_key(self, digests: Digests) -> bytes | None:
+        """Key of the chain marker: the first turn (what precedes the first reply),
+        digested without the settings."""
+        if not self.wants_session:
+            return None
+        from .._messages import Chain
+
+        msgs = digests.messages
+        end = digests.positions[-1] if digests.positions else len(msgs)
+        if end == 0:
+            return None
+        return Chain(self.base_ns + b"chain").feed(list(msgs[:end]), [end - 1])[0]
 
     def evidence_keys(self, digests: Digests) -> Sequence[bytes]:
-        return self.inner.evidence_keys(digests)
+        keys = list(self.inner.evidence_keys(digests))
+        marker = self.marker_key(digests)
+        return [*keys, marker] if marker is not None else keys
+
+    def changed(self, view: CallView) -> str | None:
+        """Which pinned settings differ from the chain recorded for this conversation."""
+        marker = self.marker_key(view.digests)
+        entry = view.evidence.get(marker) if marker is not None else None
+        if entry is None or entry.context_id == self.settings:
+            return None
+        old = dict(p.split("=", 1) for p in entry.context_id.split(";") if "=" in p)
+        new = dict(p.split("=", 1) for p in self.settings.split(";") if "=" in p)
+        names = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+        return ",".join(names) or "settings"
 
     def decide(self, view: CallView) -> Plan:
         plan = self.inner.decide(view)
         if isinstance(plan, Plain) and plan.reason == "no_prefix" and self.wants_session:
-            return CreateSession("new")
+            plan = CreateSession("new")
+        if isinstance(plan, CreateSession) and plan.reason == "new" and self.changed(view):
+            return CreateSession("new_chain")
         if isinstance(plan, UsePrefix):
             prefix = list(view.messages[: view.digests.prefix_len])
             if estimate_tokens(prefix) < self.min_tokens:
@@ -83,7 +120,14 @@ class _PrefixGuard:
         return plan
 
     def evidence(self, view: CallView, route: RouteInfo, ok: bool) -> Sequence[Put]:
-        return self.inner.evidence(view, route, ok)
+        puts = list(self.inner.evidence(view, route, ok))
+        marker = self.marker_key(view.digests)
+        if ok and marker is not None and route.outcome != "reused" and route.context_id is not None:
+            from ..stores import Entry
+
+            ttl = 7 * 86400
+            puts.append((marker, Entry(self.settings, "live", view.now, ttl), view.now + ttl))
+        return puts
 
 
 class ResponsesRouter(ContextRouter):
@@ -156,8 +200,9 @@ class ResponsesRouter(ContextRouter):
         self.fresh_context_retries = 0  # a chain turn is never resent blindly
         self._sleep = sleep
         self._async_sleep = async_sleep or _asyncio_sleep
-        inner = policy if policy is not None else policy_for(mode)
-        self.policy = _PrefixGuard(inner, prefix_min_tokens)
+        self._inner = policy if policy is not None else policy_for(mode)
+        self._min_tokens = prefix_min_tokens
+        self.policy = _PrefixGuard(self._inner, prefix_min_tokens)
         self._base_ns = namespace_digest(
             base_url=base_url,
             model=model,
@@ -208,13 +253,12 @@ class ResponsesRouter(ContextRouter):
     def _cfg_for(self, call: CallSpec) -> RouteConfig:
         rc: ResponsesCall = call.extra
         settings = chain_settings(rc)
-        if not settings:
-            return self._cfg
-        fp = json.dumps(settings, sort_keys=True, separators=(",", ":"))
+        fp = json.dumps(settings, sort_keys=True, separators=(",", ":")) if settings else ""
         cfg = self._cfgs.get(fp)
         if cfg is None:
             ns = hashlib.blake2b(self._base_ns + fp.encode(), digest_size=16).digest()
-            cfg = replace(self._cfg, namespace=ns)
+            guard = _PrefixGuard(self._inner, self._min_tokens, self._base_ns, _describe(settings))
+            cfg = replace(self._cfg, namespace=ns, policy=guard)
             if len(self._cfgs) >= 64:
                 self._cfgs.clear()
             self._cfgs[fp] = cfg
@@ -245,8 +289,6 @@ class ResponsesRouter(ContextRouter):
         return self._cfg_for(call), usage_from(result.usage)
 
     def _route(self, sent: Sent, call: CallSpec, result: ResponsesResult | None) -> RouteInfo:
-        from .router import stamp
-
         info = replace(stamp(sent.pending.route, call))  # a copy: the record needs the state
         info.api = "responses"
         rc: ResponsesCall = call.extra
@@ -255,6 +297,9 @@ class ResponsesRouter(ContextRouter):
         if result is not None:
             info.response_id = result.id
             info.expire_at = rc.expire_at if call.plain is None else None
+        view = sent.pending.view
+        if info.reason == "new_chain" and view is not None:
+            info.new_chain = cast("_PrefixGuard", self._cfg_for(call).policy).changed(view)
         info.dropped = tuple(rc.dropped)
         return info
 
@@ -476,6 +521,21 @@ class AsyncResponsesStream(_StreamBase):
 
     async def aclose(self) -> None:
         await self._end(ok=False)
+
+
+def _describe(settings: Mapping[str, Any]) -> str:
+    """A chain's pinned settings, compactly (tool schemas by digest): ``tools=…;thinking=…``."""
+    parts = []
+    for name in ("model", "tools", "thinking", "reasoning"):
+        if name in settings:
+            text = json.dumps(settings[name], sort_keys=True, separators=(",", ":"))
+            if name == "tools":
+                text = hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
+            parts.append(f"{name}={text}")
+    for name in ("tools", "thinking", "reasoning"):
+        if name not in settings:
+            parts.append(f"{name}=")
+    return ";".join(sorted(parts))
 
 
 async def _asyncio_sleep(seconds: float) -> None:

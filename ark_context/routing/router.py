@@ -16,16 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from .._exceptions import ArkInputError
-from .._messages import (
-    WireMessage,
-    namespace_digest,
-    validate_conversation,
-    validate_conversation_with_tools,
-)
-from .._route_types import RoutedCompletion, RouteInfo
+from .._messages import WireMessage, namespace_digest, validate_conversation
+from .._route_types import RoutedCompletion
 from .._validation import check_truncation, check_ttl
 from ..stores import ContextStore, default_store
-from .backend import CallSpec, ContextAPIBackend
+from ..tool_messages import validate_conversation_with_tools
+from .backend import CallSpec, ContextAPIBackend, stamp
 from .drivers import AsyncRunner, KeyedLocks, LoopLocks, SyncRunner, adrive, drive
 from .flows import Pending, RouteConfig, Sent, finish, route
 from .policies import RoutingPolicy, policy_for
@@ -288,13 +284,6 @@ class ContextRouter:
     ) -> None:
         flow = finish(self._cfg, pending, reply, usage, ok=ok, final=final)
         await adrive(flow, self._arunner(call))
-
-
-def stamp(route: RouteInfo, call: CallSpec) -> RouteInfo:
-    """Copy what the call measured onto its route."""
-    route.request_bytes = call.request_bytes
-    route.attempts = call.attempts
-    return route
 
 
 async def _asyncio_sleep(seconds: float) -> None:
