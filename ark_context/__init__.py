@@ -38,6 +38,7 @@ _LAZY: dict[str, str] = {
     "ArkUnsupportedError": "._exceptions",
     "ArkNotFoundError": "._exceptions",
     "WireMessage": "._messages",
+    "missing_extra": "._extras",
     "validate_conversation": "._messages",
     "wire_message": "._messages",
     "ChatCompletion": "._models",
@@ -95,6 +96,7 @@ if TYPE_CHECKING:
         ArkUnsupportedError,
         ArkUnsupportedFieldError,
     )
+    from ._extras import missing_extra
     from ._messages import WireMessage, validate_conversation, wire_message
     from ._models import ChatCompletion, ChatCompletionChunk, ContextInfo, Usage
     from ._responses_api import ResponseCreateParams, Responses
@@ -182,6 +184,7 @@ __all__ = [
     "WireMessage",
     "__version__",
     "check_prefix_tokens",
+    "missing_extra",
     "validate_conversation",
     "wire_message",
 ]

@@ -143,8 +143,8 @@ def _ai_tool_calls(message: AIMessage, where: str) -> list[dict[str, Any]]:
 def to_wire(message: BaseMessage, index: int) -> ToolWireMessage:
     """One LangChain message -> its wire form (tool calls and tool results included).
 
-    An ``AIMessage``'s ``name`` is not part of the wire form: agent frameworks use it
-    to label which agent spoke, and the Responses API has no message names.
+    Names are kept (the Context API takes them); a call on the Responses API, which has
+    no message names, leaves them out (:func:`without_names`).
 
     >>> from langchain_core.messages import ToolMessage
     >>> to_wire(ToolMessage("18°C", tool_call_id="call_1"), 0)
@@ -181,7 +181,8 @@ def to_wire(message: BaseMessage, index: int) -> ToolWireMessage:
         calls = _ai_tool_calls(message, where) if isinstance(message, AIMessage) else []
         if not isinstance(message, AIMessage) and message.additional_kwargs.get("tool_calls"):
             raise ArkInputError(f"{where} carries tool calls; send them as an AIMessage.")
-        return assistant_wire_message(_ai_text(message.content, where), calls, where=where)
+        text = _ai_text(message.content, where)
+        return assistant_wire_message(text, calls, message.name or None, where=where)
     return dict(wire_message(role, message.content, message.name, where=where))
 
 

@@ -47,6 +47,7 @@ from langchain_ark_context._convert import (
     structured_output,
     to_ai_message,
     to_wire_messages,
+    without_names,
 )
 from tests.responses_fixtures import response_object, spaced_json, stream_events
 
@@ -101,6 +102,7 @@ def test_agent_history_to_wire() -> None:
         {
             "role": "assistant",
             "content": "Checking.",
+            "name": "weather_agent",
             "tool_calls": [
                 {
                     "id": "call_1",
@@ -112,6 +114,8 @@ def test_agent_history_to_wire() -> None:
         {"role": "tool", "tool_call_id": "call_1", "content": "18°C"},
     ]
     assert has_tool_messages(history) and not has_tool_messages(history[:2])
+    # the Responses API has no names: a call there leaves them out
+    assert "name" not in without_names(to_wire_messages(history))[2]
 
 
 def test_invalid_tool_calls_are_resent_verbatim_after_valid_ones() -> None:
