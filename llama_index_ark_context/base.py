@@ -210,7 +210,9 @@ def _final_response(
     )
 
 
-def _chunk(state: StreamState, delta: StreamDelta, route_meta: Mapping[str, Any]) -> ChatResponse | None:
+def _chunk(
+    state: StreamState, delta: StreamDelta, route_meta: Mapping[str, Any]
+) -> ChatResponse | None:
     response = state.feed(delta)
     if response is not None:
         response.additional_kwargs.update(route_meta)

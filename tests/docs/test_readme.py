@@ -97,7 +97,7 @@ def models_table() -> str:
     rows: dict[tuple[Any, ...], list[Any]] = {}
     for info in MODELS.values():
         key = (info.family, info.api, info.modes, info.thinking, info.thinking_default)
-        rows.setdefault(key + (info.structured_output, info.prices), []).append(info)
+        rows.setdefault((*key, info.structured_output, info.prices), []).append(info)
     for infos in rows.values():
         first = infos[0]
         api = first.api
