@@ -30,6 +30,7 @@ from llama_index.core.base.llms.types import (
     LogProb,
     MessageRole,
     TextBlock,
+    ThinkingBlock,
 )
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.function_calling import FunctionCallingLLM
@@ -83,7 +84,7 @@ _ROLES: dict[str, str] = {
 # -- messages -> wire ---------------------------------------------------------------------
 
 
-def _message_text(message: ChatMessage, where: str) -> str:
+def _message_text(message: ChatMessage, role: str, where: str) -> str:
     blocks = message.blocks
     if len(blocks) == 1 and type(blocks[0]) is TextBlock:  # the common case, fast
         return blocks[0].text
@@ -93,6 +94,8 @@ def _message_text(message: ChatMessage, where: str) -> str:
             parts.append(block.text)
         elif isinstance(block, CachePoint):
             continue  # a caching hint for other providers; Ark caches server-side
+        elif isinstance(block, ThinkingBlock) and role == "assistant":
+            continue  # a reply's reasoning is never resent
         else:
             raise ArkUnsupportedError(
                 f"{where} has a {type(block).__name__}; ark-context sends text only (plus "
@@ -125,7 +128,7 @@ def to_wire_messages(messages: Sequence[ChatMessage]) -> list[WireMessage]:
         if extra:
             n = extra.get("name")
             name = n if isinstance(n, str) and n else None
-        wire.append(wire_message(role, _message_text(message, where), name, where=where))
+        wire.append(wire_message(role, _message_text(message, role, where), name, where=where))
     validate_conversation(wire)
     return wire
 
