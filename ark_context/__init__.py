@@ -38,7 +38,6 @@ _LAZY: dict[str, str] = {
     "ArkUnsupportedError": "._exceptions",
     "ArkNotFoundError": "._exceptions",
     "WireMessage": "._messages",
-    "missing_extra": "._extras",
     "validate_conversation": "._messages",
     "wire_message": "._messages",
     "ChatCompletion": "._models",
@@ -96,7 +95,6 @@ if TYPE_CHECKING:
         ArkUnsupportedError,
         ArkUnsupportedFieldError,
     )
-    from ._extras import missing_extra
     from ._messages import WireMessage, validate_conversation, wire_message
     from ._models import ChatCompletion, ChatCompletionChunk, ContextInfo, Usage
     from ._responses_api import ResponseCreateParams, Responses
@@ -184,7 +182,6 @@ __all__ = [
     "WireMessage",
     "__version__",
     "check_prefix_tokens",
-    "missing_extra",
     "validate_conversation",
     "wire_message",
 ]

@@ -54,7 +54,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from ._messages import WireMessage
     from ._models import ChatCompletionChunk, Usage
-    from ._responses_convert import ResponsesResult, StreamDelta
+    from ._replies import ResponsesResult
+    from ._reply_stream import StreamDelta
     from ._route_types import RoutedCompletion, RouteInfo
 
 __all__ = ["ArkRouter", "ArkStream", "AsyncArkStream"]

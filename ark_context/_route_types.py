@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ._models import ChatCompletion, PromptTokensDetails, Usage
 
 if TYPE_CHECKING:
-    from ._responses_convert import ResponsesResult, ResponsesUsage
+    from ._replies import ResponsesResult, ResponsesUsage
 
 __all__ = ["Api", "MissReason", "Outcome", "RouteInfo", "RoutedCompletion", "usage_from"]
 
@@ -167,7 +167,7 @@ class RoutedCompletion:
     def result(self) -> ResponsesResult:
         """The normalised reply (parsed once from the chat completion when needed)."""
         if self._result is None:
-            from ._responses_convert import parse_chat_completion
+            from ._replies import parse_chat_completion
 
             self._result = parse_chat_completion(self.completion.model_dump())
         return self._result

@@ -19,17 +19,16 @@ What adapters build and read (public; the modules behind it are private):
 from __future__ import annotations
 
 from ._messages import WireMessage, validate_conversation, wire_message
-from ._responses_convert import (
-    ArkResponsesInputError,
+from ._replies import ResponsesResult, ResponsesUsage, parse_chat_completion, parse_response
+from ._reply_stream import (
     ChatCompletionStreamAccumulator,
-    ResponsesResult,
     ResponsesStreamAccumulator,
-    ResponsesUsage,
     StreamDelta,
     ToolCallChunk,
+)
+from ._responses_input import (
+    ArkResponsesInputError,
     is_json_schema_format,
-    parse_chat_completion,
-    parse_response,
     to_input_items,
     to_request_fields,
     to_response_tools,

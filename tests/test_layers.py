@@ -33,10 +33,7 @@ MAX_CORE_LINES = 500
 
 # Known debts of issue 12, each being removed on its own branch. The lead empties these at
 # merge; the tests below fail once an entry is no longer needed, so they cannot go stale.
-OVERSIZED_ALLOWED = {
-    "ark_context/router.py",  # -> ark_context/routing/ (routing branch)
-    "ark_context/_client.py",  # one implementation behind thin sync/async shells (client)
-}
+OVERSIZED_ALLOWED: set[str] = set()
 CYCLES_ALLOWED: set[frozenset[str]] = set()
 
 

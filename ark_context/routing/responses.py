@@ -39,13 +39,8 @@ from typing import TYPE_CHECKING, Any
 
 from .._client import ArkContextClient, AsyncArkContextClient
 from .._exceptions import ArkContextBusyError, ArkContextGoneError, ArkInputError
-from .._responses_convert import (
-    ResponsesResult,
-    is_json_schema_format,
-    parse_response,
-    to_input_items,
-    to_request_fields,
-)
+from .._replies import ResponsesResult, parse_response
+from .._responses_input import is_json_schema_format, to_input_items, to_request_fields
 from .backend import CallSpec, Created
 from .drivers import KeyedLocks, LoopLocks
 

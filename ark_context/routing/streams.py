@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING, Any, cast
 if TYPE_CHECKING:
     from .._messages import WireMessage
     from .._models import ChatCompletionChunk, Usage
-    from .._responses_convert import ResponsesResult, StreamDelta
+    from .._replies import ResponsesResult
+    from .._reply_stream import StreamDelta
     from .._route_types import RouteInfo
     from .backend import CallSpec
     from .flows import Pending
@@ -106,7 +107,7 @@ class RoutedStream(_StreamBase, Iterator["ChatCompletionChunk"]):
     def deltas(self) -> Iterator[StreamDelta]:
         """The stream as normalised deltas (text, reasoning, tool-call fragments); the
         last one carries the final ``result`` (also kept on :attr:`result`)."""
-        from .._responses_convert import ChatCompletionStreamAccumulator
+        from .._reply_stream import ChatCompletionStreamAccumulator
 
         acc = ChatCompletionStreamAccumulator()
         for chunk in self:
@@ -178,7 +179,7 @@ class AsyncRoutedStream(_StreamBase, AsyncIterator["ChatCompletionChunk"]):
 
     async def deltas(self) -> AsyncIterator[StreamDelta]:
         """Async twin of :meth:`RoutedStream.deltas`."""
-        from .._responses_convert import ChatCompletionStreamAccumulator
+        from .._reply_stream import ChatCompletionStreamAccumulator
 
         acc = ChatCompletionStreamAccumulator()
         async for chunk in self:
