@@ -111,9 +111,14 @@ def normalise_llama_index(messages: Sequence[Any]) -> list[Entry]:
 
 
 def model_calls(emu: Emulator) -> list[dict[str, Any]]:
-    """The emulator's records of Responses API calls the model answered, oldest first
-    (prefix cache creations, which answer nothing, are left out)."""
-    return [r for r in emu.records() if r.get("path") == "/responses" and r.get("output")]
+    """The emulator's records of calls the model answered, oldest first (Responses API and
+    plain chat completions; prefix cache creations, which answer nothing, are left out)."""
+    return [
+        r
+        for r in emu.records()
+        if (r.get("path") == "/responses" and r.get("output"))
+        or (r.get("path") == "/chat/completions" and r.get("usage") is not None)
+    ]
 
 
 def assert_transcripts(records: Sequence[Mapping[str, Any]], passed: Sequence[list[Entry]]) -> None:

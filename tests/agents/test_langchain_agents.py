@@ -1,9 +1,9 @@
 """LangChain agents end to end against the emulator, with scripted tool calls.
 
 LangGraph's ``create_react_agent`` and LangChain's ``create_agent`` (with tools, and with a
-``response_format``) run a 10-step tool plan on a Responses-API model (the emulator's
-``/chat/completions`` answers text only, so a Context-API model's plain tool path is tested
-in ``tests/langchain/test_context_tools.py``). Every model call is checked against the emulator's record: the server saw exactly the
+``response_format``) run a 10-step tool plan on a Responses-API model, and
+``create_react_agent`` on a Context-API model too (its tool calls go to plain
+``/chat/completions``, uncached). Every model call is checked against the emulator's record: the server saw exactly the
 conversation the agent passed (the one invariant), and on the Responses API, after the first
 call, at least 80% of each call's prompt tokens came from the cache.
 """
@@ -35,6 +35,7 @@ from tests.agents.scripted import (
 pytestmark = pytest.mark.integration
 
 RESPONSES_MODEL = "doubao-seed-1-6-251015"
+CONTEXT_MODEL = "doubao-1-5-pro-32k-250115"
 STEPS = 10  # model calls: 9 tool steps, then the answer
 
 
@@ -54,13 +55,14 @@ def _llm(emu: Emulator, model: str) -> ChatArkContext:
     return ChatArkContext(model=model, api_key="k", base_url=emu.base_url, max_retries=0)
 
 
-def _check(emu: Emulator, passed: Passed) -> list[dict[str, Any]]:
-    """Every call saw exactly what the agent passed; after the first call, at least 80% of
-    each call's prompt tokens came from the cache."""
+def _check(emu: Emulator, passed: Passed, *, cached: bool = True) -> list[dict[str, Any]]:
+    """Every call saw exactly what the agent passed; with ``cached``, after the first call,
+    at least 80% of each call's prompt tokens came from the cache."""
     records = model_calls(emu)
     assert_transcripts(records, [normalise_langchain(m) for m in passed.calls])
-    shares = [cached_share(r) for r in records[1:]]
-    assert min(shares) >= 0.8, shares
+    if cached:
+        shares = [cached_share(r) for r in records[1:]]
+        assert min(shares) >= 0.8, shares
     return records
 
 
@@ -80,6 +82,23 @@ def test_create_react_agent_runs_ten_steps_exactly(agent_emu: Emulator) -> None:
     metas = [m.response_metadata for m in out["messages"] if m.type == "ai"]
     assert [m["context_outcome"] for m in metas] == ["created"] + ["reused"] * (STEPS - 1)
     assert all(r["path"] == "/responses" for r in records)
+
+
+def test_create_react_agent_on_a_context_api_model_goes_plain(agent_emu: Emulator) -> None:
+    from langgraph.prebuilt import create_react_agent
+
+    agent_emu.responder = AgentScript(steps=STEPS - 1, plan=lookup_plan, final="63")
+    passed = Passed()
+    llm = _llm(agent_emu, CONTEXT_MODEL)
+    agent = create_react_agent(llm, [tool(lookup), tool(add)], prompt=SYSTEM_PROMPT)
+    out = agent.invoke({"messages": [("user", "Find the tide values.")]}, {"callbacks": [passed]})
+    assert out["messages"][-1].content == "63"
+    records = _check(agent_emu, passed, cached=False)
+    assert len(records) == STEPS and all(r["path"] == "/chat/completions" for r in records)
+    metas = [m.response_metadata for m in out["messages"] if m.type == "ai"]
+    assert {(m["context_outcome"], m["context_miss_reason"]) for m in metas} == {
+        ("bypassed", "tools")
+    }
 
 
 async def test_create_react_agent_async_streams_tool_calls(agent_emu: Emulator) -> None:

@@ -73,7 +73,7 @@ def test_reasoning_is_surfaced_counted_and_never_resent(llm: ChatArkContext, emu
     history: list[Any] = [HumanMessage("Why is the sky blue?")]
     first = thinking.invoke(history)
     assert first.additional_kwargs["reasoning_content"].startswith("Thinking about")
-    assert [b["type"] for b in first.content_blocks][0] == "reasoning"
+    assert next(b["type"] for b in first.content_blocks) == "reasoning"
     assert first.usage_metadata is not None
     assert first.usage_metadata["output_token_details"]["reasoning"] > 0
     streamed = _stream(thinking, history)

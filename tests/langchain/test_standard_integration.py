@@ -2,14 +2,12 @@
 against the emulator on 127.0.0.1 (one per module).
 
 Capabilities (``ArkCapabilities``) are the model's: its calls with tools go to plain
-``/chat/completions``, which takes function tools on Ark. The emulator's
-``/chat/completions`` answers text only, so the suite's tool and structured-output tests
-cannot run against it here; that path is tested with recorded Ark responses in
-``tests/langchain/test_context_tools.py``, and a Responses-API model runs the whole suite
-in ``test_standard_responses.py``."""
+``/chat/completions`` (uncached, reported as ``bypassed`` / ``tools``), which takes function
+tools; a Responses-API model runs the suite in ``test_standard_responses.py``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -19,6 +17,7 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests
 from ark_context.emulator import Emulator
 from langchain_ark_context import ChatArkContext
 from tests.langchain.capabilities import ArkCapabilities
+from tests.langchain.scripted_model import instruction_follower
 
 pytestmark = pytest.mark.integration
 
@@ -26,13 +25,14 @@ pytestmark = pytest.mark.integration
 class TestChatArkContextIntegration(ArkCapabilities, ChatModelIntegrationTests):
     emu: Emulator
 
-    @property
-    def has_tool_calling(self) -> bool:
-        return False  # the emulator's /chat/completions has no function calling
-
-    @property
-    def has_structured_output(self) -> bool:
-        return False  # by function calling: as above
+    @pytest.fixture(autouse=True)
+    def _model_that_follows_prompts(self, shared_emulator: Emulator) -> Iterator[None]:
+        """The emulator answers as a model that follows the suite's prompts (tool calls
+        with the asked-for arguments, JSON with the asked-for keys)."""
+        saved = shared_emulator.responder
+        shared_emulator.responder = instruction_follower
+        yield
+        shared_emulator.responder = saved
 
     @pytest.fixture(autouse=True)
     def _use_emulator(self, shared_emulator: Emulator) -> None:

@@ -85,17 +85,11 @@ async def test_achat_and_streamed_tool_calls(llm: ArkContextLLM, emu: Emulator) 
     emu.responder = lambda m, p: FunctionCall("get_weather", {"city": "Oslo"})
     reply = await llm.achat_with_tools(TOOLS, "Weather in Oslo?", tool_required=True)
     assert llm.get_tool_calls_from_response(reply)[0].tool_kwargs == {"city": "Oslo"}
-    last = None
-    for last in llm.stream_chat_with_tools(TOOLS, "Weather in Oslo?"):
-        pass
-    assert last is not None
+    last = list(llm.stream_chat_with_tools(TOOLS, "Weather in Oslo?"))[-1]
     blocks = [b for b in last.message.blocks if isinstance(b, ToolCallBlock)]
     assert [(b.tool_name, b.tool_kwargs) for b in blocks] == [("get_weather", '{"city":"Oslo"}')]
     assert last.raw["usage"]["prompt_tokens"] > 0  # the last response carries the usage
-    alast = None
-    async for alast in await llm.astream_chat_with_tools(TOOLS, "Weather in Oslo?"):
-        pass
-    assert alast is not None
+    alast = [r async for r in await llm.astream_chat_with_tools(TOOLS, "Weather in Oslo?")][-1]
     assert llm.get_tool_calls_from_response(alast)[0].tool_name == "get_weather"
 
 
