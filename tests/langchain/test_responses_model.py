@@ -69,7 +69,9 @@ def test_streamed_tool_calls_add_up_and_chain_on(llm: ChatArkContext, emu: Emula
 
 
 def test_reasoning_is_surfaced_counted_and_never_resent(llm: ChatArkContext, emu: Emulator) -> None:
-    thinking = llm.model_copy(update={"model_kwargs": {"thinking": {"type": "enabled"}}})
+    thinking = ChatArkContext(
+        model=MODEL, api_key="k", base_url=emu.base_url, max_retries=0, thinking="enabled"
+    )
     history: list[Any] = [HumanMessage("Why is the sky blue?")]
     first = thinking.invoke(history)
     assert first.additional_kwargs["reasoning_content"].startswith("Thinking about")
@@ -127,3 +129,14 @@ def test_message_names_are_left_out_on_the_responses_api(
     assert emu.records()[-1]["messages"] == [
         {"role": "user", "content": [{"type": "input_text", "text": "hello"}]}
     ]
+
+
+def test_thinking_setting_is_checked_against_the_model_before_any_call() -> None:
+    from ark_context import ArkConfigError
+
+    with pytest.raises(ArkConfigError, match="takes thinking 'enabled' or 'disabled', not 'auto'"):
+        ChatArkContext(model=MODEL, api_key="k", thinking="auto")
+    with pytest.raises(ArkConfigError, match="takes no thinking setting"):
+        ChatArkContext(model="kimi-k2-250905", api_key="k", thinking="enabled")
+    llm = ChatArkContext(model="ep-1", api_key="k", thinking="disabled")  # unknown: sent
+    assert llm._get_request_payload([HumanMessage("hi")])[1] == {"thinking": {"type": "disabled"}}

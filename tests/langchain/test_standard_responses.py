@@ -80,9 +80,7 @@ class TestChatArkContextResponsesIntegration(ResponsesCapabilities, ChatModelInt
     def invoke_with_reasoning_output(self, *, stream: bool = False) -> AIMessage:
         """A call with thinking enabled: reasoning tokens are reported, the text is in
         ``reasoning_content``."""
-        llm = ChatArkContext(
-            **self.chat_model_params, model_kwargs={"thinking": {"type": "enabled"}}
-        )
+        llm = ChatArkContext(**self.chat_model_params, thinking="enabled")
         msg = (
             _collect(llm, "Why is the sky blue?") if stream else llm.invoke("Why is the sky blue?")
         )

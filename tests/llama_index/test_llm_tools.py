@@ -123,7 +123,9 @@ def test_structured_predict_and_structured_llm(llm: ArkContextLLM, emu: Emulator
 def test_reasoning_comes_back_as_a_thinking_block_and_is_never_resent(
     llm: ArkContextLLM, emu: Emulator
 ) -> None:
-    thinking = llm.model_copy(update={"model_kwargs": {"thinking": {"type": "enabled"}}})
+    thinking = ArkContextLLM(
+        model=MODEL, api_key="k", base_url=emu.base_url, max_retries=0, thinking="enabled"
+    )
     history = [ChatMessage(role="user", content="Why is the sky blue?")]
     first = thinking.chat(history)
     blocks = [b for b in first.message.blocks if isinstance(b, ThinkingBlock)]
@@ -134,3 +136,14 @@ def test_reasoning_comes_back_as_a_thinking_block_and_is_never_resent(
     assert second.additional_kwargs["context_outcome"] == "reused"
     seen = emu.records()[-1]["messages"]
     assert all("Thinking about" not in str(m.get("content")) for m in seen)
+
+
+def test_thinking_setting_is_checked_against_the_model() -> None:
+    from ark_context import ArkConfigError
+
+    with pytest.raises(ArkConfigError, match="not 'auto'"):
+        ArkContextLLM(model=MODEL, api_key="k", thinking="auto")
+    assert (
+        ArkContextLLM(model="doubao-seed-1-6-250615", api_key="k", thinking="auto").thinking
+        == "auto"
+    )
