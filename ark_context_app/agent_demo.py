@@ -138,6 +138,7 @@ def agent_part(con: Console, backend: Backend, agent_model: str | None) -> list[
     """Run part 3; returns one :class:`TurnStats` per model call (empty when skipped)."""
     from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
     from langchain_core.tools import tool
+    from langchain_core.utils.function_calling import convert_to_openai_tool
 
     from langchain_ark_context import ChatArkContext
 
@@ -159,6 +160,7 @@ def agent_part(con: Console, backend: Backend, agent_model: str | None) -> list[
     tools = [tool(opening_hours), tool(travel_time)]
     by_name = {t.name: t for t in tools}
     agent = llm.bind_tools(tools)
+    specs = [convert_to_openai_tool(t) for t in tools]  # what the call declares
     history: list[BaseMessage] = [SystemMessage(AGENT_SYSTEM_PROMPT), HumanMessage(AGENT_TASK)]
     steps: list[TurnStats] = []
     saved = backend.emulator.responder if backend.emulator is not None else None
@@ -167,7 +169,7 @@ def agent_part(con: Console, backend: Backend, agent_model: str | None) -> list[
     try:
         while len(steps) < 2 * len(AGENT_PLAN) + 2:
             wire, params = llm._get_request_payload(history)  # what a plain call would send
-            resend = resend_bytes(model, wire, tools=agent.kwargs["tools"], **params)
+            resend = resend_bytes(model, wire, tools=specs, **params)
             started = time.perf_counter()
             reply = agent.invoke(history)
             steps.append(_stats(len(steps) + 1, reply, time.perf_counter() - started, resend))
