@@ -234,12 +234,17 @@ def _chat(**kw: Any) -> Any:
 
 
 def _scenarios(emu: Any, strict_url: str, small_url: str) -> dict[str, Callable[[], Any]]:
-    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+    from langchain_core.messages import (
+        AIMessage,
+        FunctionMessage,
+        HumanMessage,
+        SystemMessage,
+        ToolMessage,
+    )
 
     from llama_index_ark_context import ArkContextLLM
 
     ok = {"base_url": emu.base_url}
-    tool_call = AIMessage("", tool_calls=[{"name": "f", "args": {}, "id": "1"}])
 
     def garbage(request: httpx.Request) -> httpx.Response:
         return httpx.Response(
@@ -254,16 +259,19 @@ def _scenarios(emu: Any, strict_url: str, small_url: str) -> dict[str, Callable[
             mode="common_prefix",
             truncation_strategy={"type": "last_history_tokens", "last_history_tokens": 100},
         ),
-        "`tools` / `response_format` in `model_kwargs`": lambda: _chat(
-            **ok, model_kwargs={"tools": []}
+        'A built-in tool (`{"type": "web_search"}`) in `bind_tools`': lambda: _chat(
+            **ok
+        ).bind_tools([{"type": "web_search"}]),
+        "A `thinking` value the model does not take": lambda: _chat(
+            **ok, model="doubao-seed-1-6-251015", thinking="auto"
         ),
         "Base URL without a scheme": lambda: _chat(base_url="ark.cn-beijing.volces.com/api/v3"),
         "Base URL ending in `/chat/completions`": lambda: _chat(
             base_url="https://gw.example/api/v3/chat/completions"
         ),
         "Ark's host without `/api/v3`": lambda: _chat(base_url="https://ark.cn-beijing.volces.com"),
-        "A Model ID (`doubao-seed-1-6-250615`) for `model`": lambda: _warns(
-            lambda: _chat(**ok, model="doubao-seed-1-6-250615")
+        "A Context-API Model ID (`doubao-1-5-pro-32k-250115`) for `model`": lambda: _warns(
+            lambda: _chat(**ok, model="doubao-1-5-pro-32k-250115")
         ),
         "No API key": lambda: _chat(api_key=None, **ok).invoke("hi"),
         "No model": lambda: _chat(model="", **ok).invoke("hi"),
@@ -273,10 +281,12 @@ def _scenarios(emu: Any, strict_url: str, small_url: str) -> dict[str, Callable[
         "Last message from the assistant": lambda: _chat(**ok).invoke(
             [HumanMessage("hi"), AIMessage("hello")]
         ),
-        "Tool messages or tool calls in the history": lambda: _chat(**ok).invoke(
-            [HumanMessage("hi"), tool_call, ToolMessage("r", tool_call_id="1")]
+        "A tool result whose tool call is not in the history": lambda: _chat(**ok).invoke(
+            [HumanMessage("hi"), ToolMessage("r", tool_call_id="1")]
         ),
-        "`bind_tools` / `with_structured_output`": lambda: _chat(**ok).bind_tools([]),
+        "A legacy `FunctionMessage` in the history": lambda: _chat(**ok).invoke(
+            [HumanMessage("hi"), FunctionMessage("r", name="f"), HumanMessage("x")]
+        ),
         "Images or other non-text content": lambda: _chat(**ok).invoke(
             [HumanMessage(content=[{"type": "image_url", "image_url": {"url": "http://x/y.png"}}])]
         ),
