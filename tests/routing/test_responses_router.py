@@ -317,3 +317,25 @@ def test_usage_reports_cached_reasoning_and_cost(emu: Any) -> None:
     meta = second.metadata()
     assert meta["caching_api"] == "responses" and meta["reasoning_tokens"] == 0
     assert meta["previous_response_id"] == first.route.response_id
+
+
+def test_delete_retired_deletes_the_branch_left_and_keeps_the_live_line(emu: Any) -> None:
+    r = router(emu, delete_retired=True)
+    history: list[dict[str, Any]] = [SYSTEM]
+    ids = []
+    for i in range(4):
+        history.append({"role": "user", "content": f"Turn {i}."})
+        rc = r.chat(history)
+        ids.append(rc.route.response_id)
+        history.append(rc.result.wire_message())
+    assert all(emu.response(i) is not None for i in ids)  # continuing retires nothing
+    edited = [*history[:5], {"role": "user", "content": "Edited turn 2."}]
+    rc = r.chat(edited)  # an edit: the old head (turn 3) is retired, its ancestors kept
+    assert rc.route.context_id == ids[1]
+    assert emu.response(ids[3]) is None
+    assert all(emu.response(i) is not None for i in ids[:3])
+    edited += [rc.result.wire_message(), {"role": "user", "content": "On the new line."}]
+    rc2 = r.chat(edited)
+    assert rc2.route.context_id == rc.route.response_id
+    assert emu.response(rc.route.response_id) is not None
+    assert_exact(emu, rc2.route.response_id, edited)
