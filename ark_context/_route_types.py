@@ -17,6 +17,8 @@ from ._models import ChatCompletion, PromptTokensDetails, Usage
 
 if TYPE_CHECKING:
     from ._replies import ResponsesResult, ResponsesUsage
+    from .catalog import Prices
+    from .costs import BilledUsage
 
 __all__ = ["Api", "MissReason", "Outcome", "RouteInfo", "RoutedCompletion", "usage_from"]
 
@@ -186,6 +188,29 @@ class RoutedCompletion:
         if self.route.api == "responses" and self._result is not None:
             return dict(self._result.raw)
         return self.completion.model_dump()
+
+    def billed(self) -> BilledUsage:
+        """The tokens Ark bills for this call by price class (full-price input, cached
+        input, creation of contexts or prefix caches, output), both APIs."""
+        from .costs import billed_usage
+
+        return billed_usage(self.usage, self.route.create_tokens)
+
+    def cost_cny(self, prices: Prices | None = None) -> float | None:
+        """This call's cost in CNY at ``prices`` (default: the model table's list prices
+        for the model the server reported; None when unknown, e.g. behind an ``ep-`` id).
+        Storage (per token-hour until a chain's ``expire_at``) is not included."""
+        if prices is None:
+            from .catalog import lookup
+
+            info = lookup(self.completion.model or "")
+            prices = info.prices if info is not None else None
+            if prices is None:
+                return None
+        b = self.billed()
+        out = prices.output_price(b.input_tokens, b.output) or 0.0
+        full = (b.full_price_input + b.creation) * prices.input_price(b.input_tokens)
+        return (full + b.cached_input * prices.cached_input + b.output * out) / 1e6
 
     def metadata(self) -> dict[str, Any]:
         """Usage (flat) plus route metadata, for ``additional_kwargs``/``response_metadata``."""

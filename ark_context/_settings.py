@@ -167,6 +167,12 @@ class ArkContextParams(BaseModel):
             "from your history. None: 1, or 0 when max_retries is 0."
         ),
     )
+    delete_retired: bool = Field(
+        default=False,
+        description="Responses API: delete the last response of a branch the conversation "
+        "left (an edit, a regenerate, a rebuilt chain) so it stops costing storage; going "
+        "back to that branch then rebuilds it from your history.",
+    )
     stream_usage: bool = Field(
         default=True, description="Ask for the usage chunk at the end of streams."
     )
@@ -361,6 +367,7 @@ class ArkContextParams(BaseModel):
             self.timeout,
             self.max_retries,
             self.fresh_context_retries,
+            self.delete_retired,
             repr(self.default_headers),
             id(self.store),
             id(self.http_client),

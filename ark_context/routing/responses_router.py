@@ -9,6 +9,7 @@ normalised result (its wire message, tool calls included, is what gets recorded)
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import threading
@@ -17,9 +18,10 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
+from .._exceptions import ArkError
 from .._messages import WireMessage, namespace_digest
 from .._route_types import RoutedCompletion, RouteInfo, usage_from
-from ..stores import ContextStore, default_store
+from ..stores import ContextStore, Entry, default_store
 from ..tool_messages import validate_conversation_with_tools
 from .backend import CallSpec, stamp
 from .drivers import KeyedLocks, LoopLocks, adrive, drive
@@ -165,6 +167,7 @@ class ResponsesRouter(ContextRouter):
         async_sleep: Callable[[float], Any] | None = None,
         policy: RoutingPolicy | None = None,
         prefix_min_tokens: int = PREFIX_MIN_TOKENS,
+        delete_retired: bool = False,
         **_: Any,
     ) -> None:
         if mode not in ("session", "common_prefix", "auto"):
@@ -173,6 +176,7 @@ class ResponsesRouter(ContextRouter):
             raise ArkInputError(f"mode must be 'session' or 'common_prefix'; got {mode!r}.")
         self.model = model
         self.mode = mode
+        self.delete_retired = delete_retired
         self.backend: ResponsesBackend = ResponsesBackend(  # type: ignore[assignment]
             model=model,
             client_kwargs={
@@ -242,6 +246,7 @@ class ResponsesRouter(ContextRouter):
             default_headers=settings.default_headers,
             http_client=settings.http_client,
             http_async_client=settings.http_async_client,
+            delete_retired=getattr(settings, "delete_retired", False),
         )
 
     def __repr__(self) -> str:
@@ -316,9 +321,10 @@ class ResponsesRouter(ContextRouter):
         result = result_of(sent.result)
         cfg, usage = self._done(sent, call, result)
         ok = result.status in ("completed", "incomplete")
-        drive(
-            finish(cfg, sent.pending, result.text, usage, ok=ok, final=result), self._runner(call)
-        )
+        flow = finish(cfg, sent.pending, result.text, usage, ok=ok, final=result)
+        drive(flow, self._runner(call))
+        if self.delete_retired and ok:
+            self._retire(sent, call, result)
         return RoutedCompletion.from_result(result, self._route(sent, call, result))
 
     async def achat(
@@ -335,6 +341,8 @@ class ResponsesRouter(ContextRouter):
         ok = result.status in ("completed", "incomplete")
         flow = finish(cfg, sent.pending, result.text, usage, ok=ok, final=result)
         await adrive(flow, self._arunner(call))
+        if self.delete_retired and ok:
+            await self._aretire(sent, call, result)
         return RoutedCompletion.from_result(result, self._route(sent, call, result))
 
     def stream(  # type: ignore[override]
@@ -364,6 +372,55 @@ class ResponsesRouter(ContextRouter):
         return AsyncResponsesStream(self, messages, call)
 
     # -- maintenance -------------------------------------------------------------------
+
+    def _head(
+        self, sent: Sent, call: CallSpec, result: ResponsesResult
+    ) -> tuple[bytes, Put, set[bytes]] | None:
+        """The conversation's head record (its newest turn), the write that moves it to
+        this turn, and the transcripts this history holds (never retired)."""
+        pending, view = sent.pending, sent.pending.view
+        if view is None or pending.chain is None or pending.route.context_id is None:
+            return None
+        guard = cast("_PrefixGuard", self._cfg_for(call).policy)
+        marker = guard.marker_key(view.digests)
+        if marker is None or not result.id:
+            return None
+        key = hashlib.blake2b(marker + b"head", digest_size=16).digest()
+        new_key = pending.chain.extended(result.wire_message())
+        now = self.clock()
+        ttl = self.ttl
+        head = (key, Entry(result.id, "live", now, ttl, new_key), now + ttl)
+        return key, head, set(view.digests.session_keys) | {new_key}
+
+    def _retired(self, old: Entry | None, keep: set[bytes]) -> str | None:
+        """The id to delete: the old head, unless this history still holds it."""
+        if old is None or old.prev is None or old.prev in keep:
+            return None
+        return old.context_id
+
+    def _retire(self, sent: Sent, call: CallSpec, result: ResponsesResult) -> None:
+        head = self._head(sent, call, result)
+        if head is None:
+            return
+        key, put, keep = head
+        (old,) = self.store.get_many([key])
+        self.store.apply([put])
+        rid = self._retired(old, keep)
+        if rid is not None:
+            with contextlib.suppress(ArkError):  # best effort: it expires anyway
+                self.backend.delete(rid)
+
+    async def _aretire(self, sent: Sent, call: CallSpec, result: ResponsesResult) -> None:
+        head = self._head(sent, call, result)
+        if head is None:
+            return
+        key, put, keep = head
+        (old,) = await self.store.aget_many([key])
+        await self.store.aapply([put])
+        rid = self._retired(old, keep)
+        if rid is not None:
+            with contextlib.suppress(ArkError):
+                await self.backend.adelete(rid)
 
     def delete(self, response_id: str) -> bool:
         """Delete a stored response (e.g. a retired branch) so it stops costing storage.

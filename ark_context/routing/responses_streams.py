@@ -127,6 +127,8 @@ class ResponsesStream(_StreamBase):
         done = self._finished(ok)
         if done is not None:
             drive(done[0], self._router._runner(self._call))
+            if self._router.delete_retired and self.result is not None and self._sent:
+                self._router._retire(self._sent, self._call, self.result)
 
     def close(self) -> None:
         """Stop early: nothing is recorded (the next call chains from the parent)."""
@@ -177,6 +179,8 @@ class AsyncResponsesStream(_StreamBase):
         done = self._finished(ok)
         if done is not None:
             await adrive(done[0], self._router._arunner(self._call))
+            if self._router.delete_retired and self.result is not None and self._sent:
+                await self._router._aretire(self._sent, self._call, self.result)
 
     async def aclose(self) -> None:
         await self._end(ok=False)

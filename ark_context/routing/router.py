@@ -25,7 +25,13 @@ from .backend import CallSpec, ContextAPIBackend, stamp
 from .drivers import AsyncRunner, KeyedLocks, LoopLocks, SyncRunner, adrive, drive
 from .flows import Pending, RouteConfig, Sent, finish, route
 from .policies import RoutingPolicy, policy_for
-from .rules import check_fresh_context_retries, check_params, check_reserved, plain_only
+from .rules import (
+    check_fresh_context_retries,
+    check_params,
+    check_reserved,
+    check_tool_fields,
+    plain_only,
+)
 
 if TYPE_CHECKING:
     from .._client import ArkContextClient, AsyncArkContextClient
@@ -241,6 +247,7 @@ class ContextRouter:
         if call.plain is not None:  # tools & co.: plain /chat/completions takes them
             validate_conversation_with_tools(messages)
             check_reserved(call.params)
+            check_tool_fields(call.params)
             return list(messages)
         validate_conversation(messages)
         check_params(call.params)

@@ -30,6 +30,7 @@ __all__ = [
     "check_fresh_context_retries",
     "check_params",
     "check_reserved",
+    "check_tool_fields",
     "plain_only",
     "retryable",
 ]
@@ -62,6 +63,17 @@ def plain_only(
     if any(params.get(k) is not None for k in _PLAIN_FIELDS):
         return "params"
     return None
+
+
+def check_tool_fields(params: Mapping[str, Any]) -> None:
+    """Check ``tools``, ``tool_choice``, ``response_format`` and ``thinking`` before a
+    plain call sends them: what no Ark API can take raises
+    :class:`~ark_context.conversation.ArkResponsesInputError` naming the field."""
+    from .._responses_input import to_request_fields
+
+    names = ("tools", "tool_choice", "response_format", "thinking")
+    fields = {k: params[k] for k in names if params.get(k) is not None}
+    to_request_fields(fields)
 
 
 def check_reserved(params: Mapping[str, Any]) -> None:

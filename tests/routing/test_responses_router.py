@@ -299,3 +299,43 @@ def test_common_prefix_uses_a_prefix_cache_when_long_enough(emu: Any) -> None:
     assert rcs[1].usage.cached_tokens > 1000
     short = r.chat([SYSTEM, {"role": "user", "content": "q"}])
     assert (short.route.outcome, short.route.reason) == ("bypassed", "no_prefix")
+
+
+def test_usage_reports_cached_reasoning_and_cost(emu: Any) -> None:
+    r = router(emu)
+    history: list[dict[str, Any]] = [SYSTEM, {"role": "user", "content": "hi"}]
+    first = r.chat(history)
+    history += [first.result.wire_message(), {"role": "user", "content": "more"}]
+    second = r.chat(history)
+    assert second.result.usage is not None
+    assert second.usage.cached_tokens == second.result.usage.cached_tokens > 0
+    billed = second.billed()
+    assert billed.cached_input == second.usage.cached_tokens
+    assert billed.full_price_input == second.usage.prompt_tokens - second.usage.cached_tokens
+    cost = second.cost_cny()
+    assert cost is not None and 0 < cost < first.cost_cny() * 10  # type: ignore[operator]
+    meta = second.metadata()
+    assert meta["caching_api"] == "responses" and meta["reasoning_tokens"] == 0
+    assert meta["previous_response_id"] == first.route.response_id
+
+
+def test_delete_retired_deletes_the_branch_left_and_keeps_the_live_line(emu: Any) -> None:
+    r = router(emu, delete_retired=True)
+    history: list[dict[str, Any]] = [SYSTEM]
+    ids = []
+    for i in range(4):
+        history.append({"role": "user", "content": f"Turn {i}."})
+        rc = r.chat(history)
+        ids.append(rc.route.response_id)
+        history.append(rc.result.wire_message())
+    assert all(emu.response(i) is not None for i in ids)  # continuing retires nothing
+    edited = [*history[:5], {"role": "user", "content": "Edited turn 2."}]
+    rc = r.chat(edited)  # an edit: the old head (turn 3) is retired, its ancestors kept
+    assert rc.route.context_id == ids[1]
+    assert emu.response(ids[3]) is None
+    assert all(emu.response(i) is not None for i in ids[:3])
+    edited += [rc.result.wire_message(), {"role": "user", "content": "On the new line."}]
+    rc2 = r.chat(edited)
+    assert rc2.route.context_id == rc.route.response_id
+    assert emu.response(rc.route.response_id) is not None
+    assert_exact(emu, rc2.route.response_id, edited)
