@@ -10,8 +10,7 @@ from ark_context.emulator import Emulator
 
 
 @pytest.fixture
-def agent_emu(emu: Emulator) -> Iterator[Emulator]:
-    """The shared emulator (reset); the test scripts its replies, restored afterwards."""
-    saved = emu.responder
-    yield emu
-    emu.responder = saved
+def agent_emu(responses_emu: Emulator) -> Iterator[Emulator]:
+    """An emulator on the real clock (reset; see ``responses_emulator``); the test scripts
+    its replies."""
+    yield responses_emu

@@ -27,10 +27,8 @@ def get_weather(city: str) -> str:
 
 
 @pytest.fixture
-def llm(emu: Emulator) -> Iterator[ChatArkContext]:
-    saved = emu.responder
-    yield ChatArkContext(model=MODEL, api_key="k", base_url=emu.base_url, max_retries=0)
-    emu.responder = saved
+def llm(responses_emu: Emulator) -> Iterator[ChatArkContext]:
+    yield ChatArkContext(model=MODEL, api_key="k", base_url=responses_emu.base_url, max_retries=0)
 
 
 def _stream(model: Any, prompt: Any) -> Any:
@@ -40,8 +38,10 @@ def _stream(model: Any, prompt: Any) -> Any:
     return full
 
 
-def test_streamed_tool_calls_add_up_and_chain_on(llm: ChatArkContext, emu: Emulator) -> None:
-    emu.responder = lambda m, p: (
+def test_streamed_tool_calls_add_up_and_chain_on(
+    llm: ChatArkContext, responses_emu: Emulator
+) -> None:
+    responses_emu.responder = lambda m, p: (
         "Sunny."
         if m[-1].get("type") == "function_call_output"
         else FunctionCall("get_weather", {"city": "Beijing"})
@@ -68,9 +68,11 @@ def test_streamed_tool_calls_add_up_and_chain_on(llm: ChatArkContext, emu: Emula
     assert meta["previous_response_id"] == full.response_metadata["response_id"]
 
 
-def test_reasoning_is_surfaced_counted_and_never_resent(llm: ChatArkContext, emu: Emulator) -> None:
+def test_reasoning_is_surfaced_counted_and_never_resent(
+    llm: ChatArkContext, responses_emu: Emulator
+) -> None:
     thinking = ChatArkContext(
-        model=MODEL, api_key="k", base_url=emu.base_url, max_retries=0, thinking="enabled"
+        model=MODEL, api_key="k", base_url=responses_emu.base_url, max_retries=0, thinking="enabled"
     )
     history: list[Any] = [HumanMessage("Why is the sky blue?")]
     first = thinking.invoke(history)
@@ -86,7 +88,7 @@ def test_reasoning_is_surfaced_counted_and_never_resent(llm: ChatArkContext, emu
     history += [first, HumanMessage("And at sunset?")]
     second = thinking.invoke(history)
     assert second.response_metadata["context_outcome"] == "reused"
-    seen = emu.records()[-1]["messages"]
+    seen = responses_emu.records()[-1]["messages"]
     assert [m.get("role") for m in seen] == ["user", "assistant", "user"]
     assert "Thinking about" not in str(seen)
 
@@ -98,17 +100,21 @@ class City(BaseModel):
     country: str
 
 
-def test_structured_output_methods_and_the_cache(llm: ChatArkContext, emu: Emulator) -> None:
+def test_structured_output_methods_and_the_cache(
+    llm: ChatArkContext, responses_emu: Emulator
+) -> None:
     history: list[Any] = [SystemMessage("Answer in JSON."), HumanMessage("Hi")]
     history += [llm.invoke(history), HumanMessage("The capital of France?")]
     # function calling (the default) keeps the chain's cache: only the tool set differs,
     # so a new chain starts once, and the next call with the same tools reuses it
-    emu.responder = lambda m, p: FunctionCall("City", {"name": "Paris", "country": "France"})
+    responses_emu.responder = lambda m, p: FunctionCall(
+        "City", {"name": "Paris", "country": "France"}
+    )
     by_tool = llm.with_structured_output(City, include_raw=True).invoke(history)
     assert by_tool["parsed"] == City(name="Paris", country="France")
     assert by_tool["raw"].response_metadata["context_miss_reason"] == "new_chain"
     # json_schema after a cached turn is refused by the API: the call runs uncached
-    emu.responder = lambda m, p: '{"name": "Paris", "country": "France"}'
+    responses_emu.responder = lambda m, p: '{"name": "Paris", "country": "France"}'
     by_schema = llm.with_structured_output(City, method="json_schema", include_raw=True).invoke(
         history
     )
@@ -122,11 +128,11 @@ def test_structured_output_methods_and_the_cache(llm: ChatArkContext, emu: Emula
 
 
 def test_message_names_are_left_out_on_the_responses_api(
-    llm: ChatArkContext, emu: Emulator
+    llm: ChatArkContext, responses_emu: Emulator
 ) -> None:
     reply = llm.invoke([HumanMessage("hello", name="ann")])
     assert isinstance(reply, AIMessage)
-    assert emu.records()[-1]["messages"] == [
+    assert responses_emu.records()[-1]["messages"] == [
         {"role": "user", "content": [{"type": "input_text", "text": "hello"}]}
     ]
 

@@ -43,13 +43,14 @@ class TestChatArkContextResponsesIntegration(ResponsesCapabilities, ChatModelInt
     emu: Emulator
 
     @pytest.fixture(autouse=True)
-    def _use_emulator(self, shared_emulator: Emulator) -> Iterator[None]:
-        """The shared emulator, answering as a model that follows the suite's prompts."""
-        self.emu = shared_emulator
-        saved = shared_emulator.responder
-        shared_emulator.responder = instruction_follower
+    def _use_emulator(self, responses_emulator: Emulator) -> Iterator[None]:
+        """An emulator on the real clock (see ``responses_emulator``), answering as a model
+        that follows the suite's prompts."""
+        self.emu = responses_emulator
+        saved = responses_emulator.responder
+        responses_emulator.responder = instruction_follower
         yield
-        shared_emulator.responder = saved
+        responses_emulator.responder = saved
 
     @property
     def chat_model_params(self) -> dict[str, Any]:

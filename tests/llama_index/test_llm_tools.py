@@ -35,10 +35,8 @@ TOOLS = [FunctionTool.from_defaults(get_weather), FunctionTool.from_defaults(get
 
 
 @pytest.fixture
-def llm(emu: Emulator) -> Iterator[ArkContextLLM]:
-    saved = emu.responder
-    yield ArkContextLLM(model=MODEL, api_key="k", base_url=emu.base_url, max_retries=0)
-    emu.responder = saved
+def llm(responses_emu: Emulator) -> Iterator[ArkContextLLM]:
+    yield ArkContextLLM(model=MODEL, api_key="k", base_url=responses_emu.base_url, max_retries=0)
 
 
 def _both_tools(messages: Any, params: Any) -> Any:
@@ -50,8 +48,10 @@ def _both_tools(messages: Any, params: Any) -> Any:
     ]
 
 
-def test_chat_with_tools_and_the_parallel_call_rule(llm: ArkContextLLM, emu: Emulator) -> None:
-    emu.responder = _both_tools
+def test_chat_with_tools_and_the_parallel_call_rule(
+    llm: ArkContextLLM, responses_emu: Emulator
+) -> None:
+    responses_emu.responder = _both_tools
     parallel = llm.chat_with_tools(
         TOOLS, "Weather and time in Paris?", allow_parallel_tool_calls=True
     )
@@ -81,8 +81,8 @@ def test_chat_with_tools_and_the_parallel_call_rule(llm: ArkContextLLM, emu: Emu
     assert llm.get_tool_calls_from_response(final, error_on_no_tool_call=False) == []
 
 
-async def test_achat_and_streamed_tool_calls(llm: ArkContextLLM, emu: Emulator) -> None:
-    emu.responder = lambda m, p: FunctionCall("get_weather", {"city": "Oslo"})
+async def test_achat_and_streamed_tool_calls(llm: ArkContextLLM, responses_emu: Emulator) -> None:
+    responses_emu.responder = lambda m, p: FunctionCall("get_weather", {"city": "Oslo"})
     reply = await llm.achat_with_tools(TOOLS, "Weather in Oslo?", tool_required=True)
     assert llm.get_tool_calls_from_response(reply)[0].tool_kwargs == {"city": "Oslo"}
     last = list(llm.stream_chat_with_tools(TOOLS, "Weather in Oslo?"))[-1]
@@ -107,10 +107,12 @@ class City(BaseModel):
     country: str
 
 
-def test_structured_predict_and_structured_llm(llm: ArkContextLLM, emu: Emulator) -> None:
+def test_structured_predict_and_structured_llm(llm: ArkContextLLM, responses_emu: Emulator) -> None:
     from llama_index.core.prompts import PromptTemplate
 
-    emu.responder = lambda m, p: FunctionCall("City", {"name": "Paris", "country": "France"})
+    responses_emu.responder = lambda m, p: FunctionCall(
+        "City", {"name": "Paris", "country": "France"}
+    )
     city = llm.structured_predict(
         City, PromptTemplate("The capital of {country}?"), country="France"
     )
@@ -121,10 +123,10 @@ def test_structured_predict_and_structured_llm(llm: ArkContextLLM, emu: Emulator
 
 
 def test_reasoning_comes_back_as_a_thinking_block_and_is_never_resent(
-    llm: ArkContextLLM, emu: Emulator
+    llm: ArkContextLLM, responses_emu: Emulator
 ) -> None:
     thinking = ArkContextLLM(
-        model=MODEL, api_key="k", base_url=emu.base_url, max_retries=0, thinking="enabled"
+        model=MODEL, api_key="k", base_url=responses_emu.base_url, max_retries=0, thinking="enabled"
     )
     history = [ChatMessage(role="user", content="Why is the sky blue?")]
     first = thinking.chat(history)
@@ -134,7 +136,7 @@ def test_reasoning_comes_back_as_a_thinking_block_and_is_never_resent(
     history += [first.message, ChatMessage(role="user", content="And at sunset?")]
     second = thinking.chat(history)
     assert second.additional_kwargs["context_outcome"] == "reused"
-    seen = emu.records()[-1]["messages"]
+    seen = responses_emu.records()[-1]["messages"]
     assert all("Thinking about" not in str(m.get("content")) for m in seen)
 
 
