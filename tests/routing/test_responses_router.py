@@ -43,6 +43,13 @@ class Clock:
         return time.time() + self.offset
 
 
+@pytest.fixture
+def emu(responses_emu: Any) -> Any:
+    """An emulator whose clock no other test advanced (``expire_at`` is a fixed deadline
+    from the real clock); these tests move only the router's own clock."""
+    return responses_emu
+
+
 @pytest.fixture(autouse=True)
 def _restore_responder(emu: Any) -> Any:
     saved = emu.responder
