@@ -43,6 +43,24 @@ class Clock:
         return time.time() + self.offset
 
 
+@pytest.fixture(scope="module")
+def _own_emulator() -> Any:
+    # A module-private server: the shared one's clock may have been moved far ahead by
+    # other tests, and a chain's expire_at is set from this process's clock (as against
+    # Ark, whose clock is the real one).
+    from ark_context.emulator import run_emulator
+
+    with run_emulator() as e:
+        yield e
+
+
+@pytest.fixture
+def emu(_own_emulator: Any) -> Any:
+    _own_emulator.reset()
+    yield _own_emulator
+    _own_emulator.reset()
+
+
 @pytest.fixture(autouse=True)
 def _restore_responder(emu: Any) -> Any:
     saved = emu.responder
