@@ -25,7 +25,7 @@ def __getattr__(name: str) -> Any:
         except ModuleNotFoundError as exc:
             if not (exc.name or "").startswith("langchain_core"):
                 raise
-            from ark_context._extras import missing_extra
+            from ark_context.extras import missing_extra
 
             raise missing_extra(exc, "langchain", "ChatArkContext") from exc
 

@@ -11,7 +11,7 @@ try:
 except ModuleNotFoundError as _exc:
     if not (_exc.name or "").startswith("llama_index"):
         raise
-    from ark_context._extras import missing_extra
+    from ark_context.extras import missing_extra
 
     raise missing_extra(_exc, "llama-index", "llama_index_ark_context") from _exc
 

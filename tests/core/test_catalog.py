@@ -105,6 +105,6 @@ def test_module_docstring_examples_run() -> None:
     import doctest
     import importlib
 
-    for name in ("ark_context.catalog", "ark_context._extras", "ark_context._settings"):
+    for name in ("ark_context.catalog", "ark_context.extras", "ark_context._settings"):
         result = doctest.testmod(importlib.import_module(name))
         assert result.failed == 0 and result.attempted > 0, name
