@@ -1,7 +1,7 @@
 """Which Ark model caches through which API, what it accepts, and what it costs.
 
-One table, as data: every Model ID that ``ark-responses-api.md`` §5 and
-``ark-context-api.md`` name. Ark states that a model supports at most one of the two caching
+One table, as data: every Model ID that Volcengine Ark's public docs list for context
+caching (模型列表 → 上下文缓存能力; prices from 模型服务价格 and each model's page). Ark states that a model supports at most one of the two caching
 APIs (模型列表 → 上下文缓存能力: at most one caching API per model), so the model fixes the API:
 
 * ``"context"``: ``POST /context/create`` + ``/context/chat/completions`` (Ark's past models:
@@ -118,7 +118,7 @@ class ModelInfo:
     prices: Prices | None = None
 
 
-# -- prices (ark-responses-api.md §5; ark-context-api.md "Pricing") ----------------------------
+# -- prices (Ark's public docs: 模型服务价格, 模型介绍/推荐模型/<model>) --------------------------
 
 _SEED_16 = Prices(
     tiers=(

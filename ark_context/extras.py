@@ -1,4 +1,5 @@
-"""One message for a missing optional dependency: which extra to install.
+"""One message for a missing optional dependency: which extra to install (public: the
+adapters raise it when their framework is missing).
 
 >>> err = missing_extra(ModuleNotFoundError("x", name="uvicorn"), "emulator", "The emulator")
 >>> str(err)

@@ -38,7 +38,7 @@ USER_CHARS = 300
 REPLY_CHARS = 600
 SYSTEM_CHARS = 1200
 
-#: CNY per million tokens (doubao-1.5-pro-32k list prices, per docs/ark-context-api.md).
+#: CNY per million tokens (doubao-1.5-pro-32k list prices, Ark's 模型服务价格 page).
 PRICE_INPUT = 0.80
 PRICE_CACHED_INPUT = 0.16
 #: ASSUMPTION: output price, the same for both runs (replies are identical).

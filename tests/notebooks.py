@@ -63,11 +63,36 @@ def execute(path: Path) -> Any:
             record_timing=False,  # no execution timestamps in the cell metadata
             resources={"metadata": {"path": str(path.parent)}},
         ).execute()
+    coalesce_streams(nb)
     nb.metadata.pop("widgets", None)
     # the language version is the one fact of the machine the outputs depend on; keep only
     # the name so a refresh on another patch release is not a diff
     nb.metadata["language_info"] = {"name": "python"}
     return nb
+
+
+def coalesce_streams(nb: Any) -> None:
+    """Join consecutive prints to one stream output: how the kernel splits stdout into
+    messages depends on timing (a loaded machine flushes mid-cell), the text does not."""
+    for cell in nb.cells:
+        merged: list[Any] = []
+        for out in cell.get("outputs", []):
+            last = merged[-1] if merged else None
+            if (
+                out.get("output_type") == "stream"
+                and last is not None
+                and last.get("output_type") == "stream"
+                and last.get("name") == out.get("name")
+            ):
+                last["text"] = _joined(last["text"]) + _joined(out["text"])
+            else:
+                merged.append(out)
+        if cell.cell_type == "code":
+            cell.outputs = merged
+
+
+def _joined(text: str | list[str]) -> str:
+    return text if isinstance(text, str) else "".join(text)
 
 
 def outputs(nb: Any) -> list[list[dict[str, Any]]]:

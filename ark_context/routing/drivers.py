@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import threading
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 if TYPE_CHECKING:
     import asyncio
-    from collections.abc import Awaitable
 
     from .._messages import WireMessage
     from ..stores import ContextStore, Entry
@@ -38,38 +37,39 @@ T = TypeVar("T")
 L = TypeVar("L")
 
 
+def _step(flow: Flow[T], value: object, error: BaseException | None) -> tuple[bool, Any]:
+    """Resume ``flow`` with an operation's result (or its error): ``(False, next op)``, or
+    ``(True, return value)`` once the flow is done."""
+    try:
+        return False, (flow.send(value) if error is None else flow.throw(error))
+    except StopIteration as stop:
+        return True, stop.value
+
+
 def drive(flow: Flow[T], ex: Executor) -> T:
     """Run ``flow`` to its return value, executing each operation with ``ex``."""
-    send, throw = flow.send, flow.throw
-    value: object = None
-    error: BaseException | None = None
-    while True:
-        try:
-            op = send(value) if error is None else throw(error)
-        except StopIteration as stop:
-            result: T = stop.value
-            return result
+    done, op = _step(flow, None, None)
+    while not done:
         try:
             value, error = op.execute(ex), None
         except BaseException as exc:  # the flow decides; it re-raises what it can't handle
             value, error = None, exc
+        done, op = _step(flow, value, error)
+    result: T = op
+    return result
 
 
 async def adrive(flow: Flow[T], ex: AsyncExecutor) -> T:
-    """Async twin of :func:`drive` (the same loop; operations are awaited)."""
-    send, throw = flow.send, flow.throw
-    value: object = None
-    error: BaseException | None = None
-    while True:
-        try:
-            op = send(value) if error is None else throw(error)
-        except StopIteration as stop:
-            result: T = stop.value
-            return result
+    """Async twin of :func:`drive`: the same steps, each operation awaited."""
+    done, op = _step(flow, None, None)
+    while not done:
         try:
             value, error = await op.aexecute(ex), None
         except BaseException as exc:
             value, error = None, exc
+        done, op = _step(flow, value, error)
+    result: T = op
+    return result
 
 
 class KeyedLocks(Generic[L]):
@@ -105,24 +105,29 @@ class KeyedLocks(Generic[L]):
         return len(self._slots)
 
 
-class SyncRunner:
-    """Executes operations for one sync call: a store, a backend, a sleep, shared locks."""
+_Locks = TypeVar("_Locks")
+_Sleep = TypeVar("_Sleep")
+
+
+class _Runner(Generic[_Locks, _Sleep]):
+    """What a runner binds for one call: a store, a backend, the call, shared locks, a sleep."""
 
     __slots__ = ("backend", "call", "locks", "sleep_fn", "store")
 
     def __init__(
-        self,
-        store: ContextStore,
-        backend: Backend,
-        call: CallSpec,
-        locks: KeyedLocks[threading.Lock],
-        sleep: Callable[[float], None],
+        self, store: ContextStore, backend: Backend, call: CallSpec, locks: _Locks, sleep: _Sleep
     ) -> None:
         self.store = store
         self.backend = backend
         self.call = call
         self.locks = locks
         self.sleep_fn = sleep
+
+
+class SyncRunner(_Runner[KeyedLocks[threading.Lock], Callable[[float], None]]):
+    """Executes operations for one sync call: a store, a backend, a sleep, shared locks."""
+
+    __slots__ = ()
 
     def get_many(self, keys: Sequence[bytes]) -> list[Entry | None]:
         return self.store.get_many(keys)
@@ -161,24 +166,10 @@ class SyncRunner:
         return drive(flow, self)
 
 
-class AsyncRunner:
+class AsyncRunner(_Runner["LoopLocks", Callable[[float], Awaitable[Any]]]):
     """Async twin of :class:`SyncRunner`; locks are per event loop."""
 
-    __slots__ = ("backend", "call", "locks", "sleep_fn", "store")
-
-    def __init__(
-        self,
-        store: ContextStore,
-        backend: Backend,
-        call: CallSpec,
-        locks: LoopLocks,
-        sleep: Callable[[float], Awaitable[Any]],
-    ) -> None:
-        self.store = store
-        self.backend = backend
-        self.call = call
-        self.locks = locks
-        self.sleep_fn = sleep
+    __slots__ = ()
 
     async def get_many(self, keys: Sequence[bytes]) -> list[Entry | None]:
         return await self.store.aget_many(keys)

@@ -96,6 +96,48 @@ def responses_call(params: Mapping[str, Any]) -> ResponsesCall:
     return call
 
 
+def check_model_support(model: str, call: ResponsesCall) -> None:
+    """Refuse, before the network, what the model table says ``model`` does not take:
+    a ``thinking`` type, ``reasoning_effort``, structured output. Unknown models and
+    endpoint ids are not checked.
+
+    >>> check_model_support("kimi-k2-250905", responses_call({"thinking": {"type": "enabled"}}))
+    Traceback (most recent call last):
+    ...
+    ark_context._responses_input.ArkResponsesInputError: thinking={'type': 'enabled'} is not supported by kimi-k2-250905 (it takes no thinking field); remove the thinking setting.
+    """
+    from .._responses_input import ArkResponsesInputError
+    from ..catalog import lookup
+
+    info = lookup(model)
+    if info is None:
+        return
+    f = call.fields
+    thinking = f.get("thinking")
+    if thinking is not None and thinking["type"] not in info.thinking:
+        takes = "/".join(info.thinking) if info.thinking else "no thinking field"
+        raise ArkResponsesInputError(
+            f"thinking={thinking!r} is not supported by {model} (it takes {takes}); "
+            "remove the thinking setting."
+        )
+    effort = (f.get("reasoning") or {}).get("effort")
+    if effort is not None:
+        if not info.reasoning_effort:
+            raise ArkResponsesInputError(
+                f"reasoning_effort is not supported by {model}; remove the setting."
+            )
+        if thinking is not None and thinking["type"] == "disabled" and effort != "minimal":
+            raise ArkResponsesInputError(
+                f"reasoning_effort={effort!r} needs thinking enabled on {model}; with "
+                "thinking disabled only 'minimal' is allowed."
+            )
+    if "text" in f and not info.structured_output:
+        raise ArkResponsesInputError(
+            f"response_format (structured output) is not supported by {model}; remove it "
+            "or use a model that has it."
+        )
+
+
 def chain_settings(call: ResponsesCall) -> dict[str, Any]:
     """What a chain pins at its first turn (folded into the namespace digest)."""
     f = call.fields

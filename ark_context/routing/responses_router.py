@@ -42,6 +42,7 @@ from .responses import (
     ResponsesBackend,
     ResponsesCall,
     chain_settings,
+    check_model_support,
     estimate_tokens,
     responses_call,
     result_of,
@@ -272,6 +273,7 @@ class ResponsesRouter(ContextRouter):
         validate_conversation_with_tools(messages)
         check_reserved(call.params)
         rc = call.extra = responses_call(call.params)
+        check_model_support(self.model, rc)
         if rc.uncached_reason is not None:  # json_schema: the API refuses it in a cached chain
             call.plain = "json_schema"
         return list(messages)

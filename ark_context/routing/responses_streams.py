@@ -15,7 +15,7 @@ from .flows import finish
 
 if TYPE_CHECKING:
     from .._messages import WireMessage
-    from .._models import Usage
+    from .._models import ChatCompletionChunk, Usage
     from .._replies import ResponsesResult
     from .._reply_stream import StreamDelta
     from .._route_types import RouteInfo
@@ -100,8 +100,13 @@ class ResponsesStream(_StreamBase):
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def __iter__(self) -> Iterator[Any]:
-        raise TypeError("A Responses API stream yields deltas: iterate stream.deltas().")
+    def __iter__(self) -> Iterator[ChatCompletionChunk]:
+        """Chat-chunk view of :meth:`deltas` (text and the final usage), for callers
+        written against the Context API's chunks; tool calls and reasoning need deltas."""
+        for delta in self.deltas():
+            chunk = _chunk(delta)
+            if chunk is not None:
+                yield chunk
 
     def deltas(self) -> Iterator[StreamDelta]:
         if self._sent is None:
@@ -152,8 +157,14 @@ class AsyncResponsesStream(_StreamBase):
     async def __aexit__(self, *exc: object) -> None:
         await self.aclose()
 
-    def __aiter__(self) -> AsyncIterator[Any]:
-        raise TypeError("A Responses API stream yields deltas: iterate stream.deltas().")
+    def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
+        return self._chunks()
+
+    async def _chunks(self) -> AsyncIterator[ChatCompletionChunk]:
+        async for delta in self.deltas():
+            chunk = _chunk(delta)
+            if chunk is not None:
+                yield chunk
 
     async def deltas(self) -> AsyncIterator[StreamDelta]:
         if self._sent is None:
@@ -184,3 +195,22 @@ class AsyncResponsesStream(_StreamBase):
 
     async def aclose(self) -> None:
         await self._end(ok=False)
+
+
+def _chunk(delta: StreamDelta) -> ChatCompletionChunk | None:
+    """A chat chunk for a text delta or the final result (None for other deltas)."""
+    from .._models import ChatCompletionChunk
+
+    result = delta.result
+    if result is not None:
+        return ChatCompletionChunk.model_validate(
+            {
+                "id": result.id or "",
+                "model": result.model or "",
+                "choices": [{"delta": {}, "finish_reason": result.finish_reason}],
+                "usage": usage_from(result.usage).model_dump(),
+            }
+        )
+    if delta.text:
+        return ChatCompletionChunk.model_validate({"choices": [{"delta": {"content": delta.text}}]})
+    return None

@@ -63,7 +63,7 @@ def test_prices_by_tier() -> None:
 
 
 def test_every_model_id_of_the_spec_table_is_known() -> None:
-    # ark-responses-api.md §5, "Which models cache through which API"
+    # Ark's model list (模型列表 → 上下文缓存能力): which models cache through which API
     responses = """deepseek-v3-2-251201 doubao-seed-code-preview-251028 doubao-seed-1-6-250615
     doubao-seed-1-6-251015 doubao-seed-1-6-lite-251015 doubao-seed-1-6-vision-250815
     doubao-seed-1-6-flash-250828 doubao-seed-1-6-flash-250715 doubao-seed-1-6-flash-250615

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.notebooks import NOTEBOOKS, VOLATILE, volatile
+from tests.notebooks import NOTEBOOKS, VOLATILE, coalesce_streams, outputs, volatile
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -92,3 +92,29 @@ def test_make_targets_run_and_refresh_the_notebooks_offline() -> None:
     assert "tests.notebooks --write" in refresh
     # nbmake reads notebooks/pytest.ini, not the suite's plugin options
     assert (ROOT / "notebooks" / "pytest.ini").read_text().startswith("[pytest]")
+
+
+def test_stdout_split_by_timing_compares_equal() -> None:
+    """The kernel may flush one cell's prints in several messages on a loaded machine:
+    consecutive prints to one stream are joined, other streams keep their place."""
+    import nbformat
+
+    def stream(name: str, text: str | list[str]) -> Any:
+        return nbformat.v4.new_output("stream", name=name, text=text)
+
+    split, whole = nbformat.v4.new_notebook(), nbformat.v4.new_notebook()
+    split.cells = [nbformat.v4.new_code_cell("run()")]
+    whole.cells = [nbformat.v4.new_code_cell("run()")]
+    split.cells[0].outputs = [
+        stream("stdout", "turn 1\n"),
+        stream("stdout", ["turn 2\n"]),
+        stream("stderr", "warn\n"),
+        stream("stdout", "done\n"),
+    ]
+    whole.cells[0].outputs = [
+        stream("stdout", "turn 1\nturn 2\n"),
+        stream("stderr", "warn\n"),
+        stream("stdout", "done\n"),
+    ]
+    coalesce_streams(split)
+    assert outputs(split) == outputs(whole)

@@ -134,3 +134,26 @@ def test_token_estimate_is_conservative() -> None:
         estimate_tokens([{"role": "system", "content": text}]) == 7 * 50
     )  # 5 words, 2 punctuation marks
     assert estimate_tokens([{"role": "system", "content": "你好" * 10}]) == 10
+
+
+@pytest.mark.parametrize(
+    ("model", "params", "words"),
+    [
+        ("kimi-k2-250905", {"thinking": {"type": "enabled"}}, "no thinking field"),
+        ("deepseek-v3-1-250821", {"reasoning_effort": "low"}, "reasoning_effort"),
+        (
+            "doubao-seed-1-6-251015",
+            {"thinking": {"type": "disabled"}, "reasoning_effort": "high"},
+            "minimal",
+        ),
+        ("doubao-seed-1-6-lite-251015", {"response_format": {"type": "json_object"}}, "structured"),
+    ],
+)
+def test_settings_a_model_does_not_take_fail_before_the_network(
+    model: str, params: dict[str, Any], words: str
+) -> None:
+    r, api, _ = make()
+    r.model = r.backend.model = model
+    with pytest.raises(ValueError, match=words):
+        r.chat([{"role": "user", "content": "hi"}], params)
+    assert api.requests == []

@@ -43,11 +43,22 @@ class Clock:
         return time.time() + self.offset
 
 
+@pytest.fixture(scope="module")
+def _own_emulator() -> Any:
+    # A module-private server: the shared one's clock may have been moved far ahead by
+    # other tests, and a chain's expire_at is set from this process's clock (as against
+    # Ark, whose clock is the real one).
+    from ark_context.emulator import run_emulator
+
+    with run_emulator() as e:
+        yield e
+
+
 @pytest.fixture
-def emu(responses_emu: Any) -> Any:
-    """An emulator whose clock no other test advanced (``expire_at`` is a fixed deadline
-    from the real clock); these tests move only the router's own clock."""
-    return responses_emu
+def emu(_own_emulator: Any) -> Any:
+    _own_emulator.reset()
+    yield _own_emulator
+    _own_emulator.reset()
 
 
 @pytest.fixture(autouse=True)
@@ -346,3 +357,17 @@ def test_delete_retired_deletes_the_branch_left_and_keeps_the_live_line(emu: Any
     assert rc2.route.context_id == rc.route.response_id
     assert emu.response(rc.route.response_id) is not None
     assert_exact(emu, rc2.route.response_id, edited)
+
+
+async def test_chat_chunk_view_of_a_responses_stream(emu: Any) -> None:
+    r = router(emu)
+    history: list[dict[str, Any]] = [SYSTEM, {"role": "user", "content": "hi"}]
+    with r.stream(history) as s:
+        chunks = list(s)
+    assert "".join(c.text for c in chunks) == s.result.text  # type: ignore[union-attr]
+    assert chunks[-1].usage is not None and chunks[-1].choices[0].finish_reason == "stop"
+    history += [s.result.wire_message(), {"role": "user", "content": "again"}]  # type: ignore[union-attr]
+    async with r.astream(history) as a:
+        texts = [c.text async for c in a]
+    assert a.route is not None and a.route.context_id == s.result.id  # type: ignore[union-attr]
+    assert "".join(texts) == a.result.text  # type: ignore[union-attr]
