@@ -35,7 +35,7 @@ from tests.agents.scripted import (
 pytestmark = pytest.mark.integration
 
 RESPONSES_MODEL = "doubao-seed-1-6-251015"
-CONTEXT_MODEL = "doubao-1-5-pro-32k-250115"
+CONTEXT_MODEL = "ep-context-model"  # an endpoint id: the Context API
 STEPS = 10
 
 
