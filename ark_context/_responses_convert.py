@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ._exceptions import ArkInputError, ArkStreamError
-from ._messages import tool_call_wire
+from .tool_messages import tool_call_wire
 
 __all__ = [
     "ArkResponsesInputError",

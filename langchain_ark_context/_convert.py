@@ -41,15 +41,7 @@ from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
 
-from ark_context import ArkInputError, ArkUnsupportedError
-from ark_context._messages import (
-    ToolWireMessage,
-    assistant_wire_message,
-    tool_call_wire,
-    tool_wire_message,
-    validate_conversation_with_tools,
-    wire_message,
-)
+from ark_context import ArkInputError, ArkUnsupportedError, wire_message
 from ark_context._responses_convert import (
     ArkResponsesInputError,
     ResponsesResult,
@@ -57,6 +49,13 @@ from ark_context._responses_convert import (
     StreamDelta,
     to_response_tools,
     to_tool_choice,
+)
+from ark_context.tool_messages import (
+    ToolWireMessage,
+    assistant_wire_message,
+    tool_call_wire,
+    tool_wire_message,
+    validate_conversation_with_tools,
 )
 
 __all__ = [

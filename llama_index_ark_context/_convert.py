@@ -34,21 +34,20 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.llms.llm import ToolSelection
 
-from ark_context import ArkInputError, ArkUnsupportedError
-from ark_context._messages import (
-    ToolWireMessage,
-    assistant_wire_message,
-    tool_call_wire,
-    tool_wire_message,
-    validate_conversation_with_tools,
-    wire_message,
-)
+from ark_context import ArkInputError, ArkUnsupportedError, wire_message
 from ark_context._responses_convert import (
     ResponsesResult,
     ResponsesUsage,
     StreamDelta,
     to_response_tools,
     to_tool_choice,
+)
+from ark_context.tool_messages import (
+    ToolWireMessage,
+    assistant_wire_message,
+    tool_call_wire,
+    tool_wire_message,
+    validate_conversation_with_tools,
 )
 
 if TYPE_CHECKING:

@@ -33,6 +33,7 @@ from .._exceptions import ArkContextBusyError, ArkContextGoneError
 if TYPE_CHECKING:
     from .._messages import WireMessage
     from .._models import ContextInfo
+    from .._route_types import RouteInfo
 
 __all__ = ["Backend", "CallSpec", "ContextAPIBackend", "Created"]
 
@@ -197,3 +198,10 @@ class ContextAPIBackend:
 def _created(info: ContextInfo) -> Created:
     billed = info.usage.prompt_tokens if info.usage is not None else 0
     return Created(info.id, info.ttl, billed)
+
+
+def stamp(route: RouteInfo, call: CallSpec) -> RouteInfo:
+    """Copy what the call measured onto its route."""
+    route.request_bytes = call.request_bytes
+    route.attempts = call.attempts
+    return route

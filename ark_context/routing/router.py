@@ -16,12 +16,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
 from .._messages import WireMessage, namespace_digest, validate_conversation
-from .._route_types import RoutedCompletion, RouteInfo
+from .._route_types import RoutedCompletion
 from .._validation import check_truncation, check_ttl
 from ..adaptive import check_mode
 from ..costs import CostModel, Prices, prices_for
 from ..stores import ContextStore, default_store
-from .backend import CallSpec, ContextAPIBackend
+from .backend import CallSpec, ContextAPIBackend, stamp
 from .drivers import AsyncRunner, KeyedLocks, LoopLocks, SyncRunner, adrive, drive
 from .flows import Pending, RouteConfig, Sent, finish, route
 from .auto import AUTO_TTL
@@ -287,13 +287,6 @@ class ContextRouter:
     ) -> None:
         flow = finish(self._cfg, pending, reply, usage, ok=ok, final=final)
         await adrive(flow, self._arunner(call))
-
-
-def stamp(route: RouteInfo, call: CallSpec) -> RouteInfo:
-    """Copy what the call measured onto its route."""
-    route.request_bytes = call.request_bytes
-    route.attempts = call.attempts
-    return route
 
 
 def default_ttl(mode: str) -> int:

@@ -36,7 +36,7 @@ class _StreamBase:
         self.finish_reason: str | None = None
 
     def _opened(self, pending: Pending, inner: object) -> None:
-        from .router import stamp
+        from .backend import stamp
 
         self._pending, self._inner = pending, inner
         self.route = stamp(pending.route, self._call)

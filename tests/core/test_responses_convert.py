@@ -15,17 +15,7 @@ import ark_context._messages as messages_module
 import ark_context._responses_convert as convert_module
 from ark_context import ArkInputError, ArkUnsupportedError, validate_conversation
 from ark_context._exceptions import ArkStreamError
-from ark_context._messages import (
-    Chain,
-    assistant_wire_message,
-    canonical_arguments,
-    digest_chain,
-    namespace_digest,
-    tool_call_wire,
-    tool_wire_message,
-    validate_conversation_with_tools,
-    wire_message,
-)
+from ark_context._messages import Chain, digest_chain, namespace_digest, wire_message
 from ark_context._responses_convert import (
     ArkResponsesInputError,
     ChatCompletionStreamAccumulator,
@@ -39,6 +29,13 @@ from ark_context._responses_convert import (
     to_response_tools,
     to_text_format,
     to_tool_choice,
+)
+from ark_context.tool_messages import (
+    assistant_wire_message,
+    canonical_arguments,
+    tool_call_wire,
+    tool_wire_message,
+    validate_conversation_with_tools,
 )
 from tests.responses_fixtures import response_object, spaced_json, stream_events
 
