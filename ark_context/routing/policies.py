@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from .._messages import Chain, WireMessage
-    from ..costs import CostModel
     from .._route_types import MissReason, RouteInfo
     from ..stores import Entry
     from ..stores._base import Put
@@ -222,10 +221,7 @@ class CommonPrefixPolicy:
         return ()
 
 
-def policy_for(mode: str, cost_model: CostModel | None = None) -> RoutingPolicy:
-    """The built-in policy of a ``mode`` (``auto`` judges with ``cost_model``)."""
-    if mode == "auto":
-        from .auto import AutoPolicy
-
-        return AutoPolicy(cost_model)
+def policy_for(mode: str) -> RoutingPolicy:
+    """The built-in policy of a forced ``mode`` (``session`` or ``common_prefix``; the
+    router builds ``auto``'s :class:`~ark_context.routing.auto.AutoPolicy` itself)."""
     return SessionPolicy() if mode == "session" else CommonPrefixPolicy()

@@ -24,7 +24,7 @@ from ..stores import ContextStore, default_store
 from .backend import CallSpec, ContextAPIBackend, stamp
 from .drivers import AsyncRunner, KeyedLocks, LoopLocks, SyncRunner, adrive, drive
 from .flows import Pending, RouteConfig, Sent, finish, route
-from .auto import AUTO_TTL
+from .auto import AUTO_TTL, AutoPolicy
 from .policies import RoutingPolicy, policy_for
 from .rules import check_fresh_context_retries, check_params
 
@@ -113,8 +113,9 @@ class ContextRouter:
             client=client,
             async_client=async_client,
         )
-        cost_model = CostModel(self.prices, self.ttl)
-        self.policy: RoutingPolicy = policy if policy is not None else policy_for(mode, cost_model)
+        if policy is None:
+            policy = AutoPolicy(CostModel(self.prices, self.ttl)) if mode == "auto" else None
+        self.policy: RoutingPolicy = policy if policy is not None else policy_for(mode)
         self._cfg = RouteConfig(
             namespace=namespace_digest(
                 base_url=base_url,
