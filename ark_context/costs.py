@@ -134,7 +134,9 @@ def prices_for(model: str, given: Any = None, setting: str = "prices") -> Prices
         base = Prices(
             input=tier.input,
             output=tier.output if tier.output is not None else DEFAULT_PRICES.output,
-            cached_ratio=min(listed.cached_input / tier.input, 1.0) if tier.input else 0.2,
+            cached_ratio=round(min(listed.cached_input / tier.input, 1.0), 6)
+            if tier.input
+            else 0.2,
             storage_per_hour=listed.storage
             if listed.storage is not None
             else DEFAULT_PRICES.storage_per_hour,

@@ -21,10 +21,10 @@ from .._validation import check_truncation, check_ttl
 from ..adaptive import check_mode
 from ..costs import CostModel, Prices, prices_for
 from ..stores import ContextStore, default_store
+from .auto import AUTO_TTL, AutoPolicy
 from .backend import CallSpec, ContextAPIBackend, stamp
 from .drivers import AsyncRunner, KeyedLocks, LoopLocks, SyncRunner, adrive, drive
 from .flows import Pending, RouteConfig, Sent, finish, route
-from .auto import AUTO_TTL, AutoPolicy
 from .policies import RoutingPolicy, policy_for
 from .rules import check_fresh_context_retries, check_params
 

@@ -87,7 +87,9 @@ class FakeBackend:
             self.create_hook()
         return self._create(messages)
 
-    async def acreate(self, messages: list[WireMessage], call: CallSpec, *, shared=False) -> Created:
+    async def acreate(
+        self, messages: list[WireMessage], call: CallSpec, *, shared=False
+    ) -> Created:
         if self.acreate_hook is not None:
             await self.acreate_hook()
         return self._create(messages)
