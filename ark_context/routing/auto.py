@@ -106,7 +106,7 @@ class AutoPolicy:
         return _keys(digests)
 
     def decide(self, view: CallView) -> Plan:
-        facts, ev = _facts(view)
+        facts, ev = _facts(view, sizes=view.longest_hit is None)
         stats = self._with_in_flight(view, ev.group)
         d = decide(facts, stats, self.cost_model, ev.namespace)
         if d.plan == "reuse_session":
@@ -121,9 +121,9 @@ class AutoPolicy:
         d = view.digests
         if not ok or d.chain is None:
             return ()
-        facts, ev = _facts(view)
-        plan = "create_session" if route.mode == "session" and route.outcome != "reused" else ""
-        decision = Decision("create_session" if plan else "plain", "continues")
+        facts, ev = _facts(view, sizes=False)
+        created = route.mode == "session" and route.outcome != "reused"  # counts sessions made
+        decision = Decision("create_session" if created else "plain", "continues")
         answered = {"role": "assistant", "content": reply}
         return ev.writes(
             facts,
@@ -162,7 +162,9 @@ def _keys(d: Digests) -> list[bytes]:
     return Evidence.keys(d.namespace, d.prefix_key or d.namespace, d.probe)
 
 
-def _facts(view: CallView) -> tuple[CallFacts, Evidence]:
+def _facts(view: CallView, *, sizes: bool = True) -> tuple[CallFacts, Evidence]:
+    """The call's facts and evidence. ``sizes=False`` skips the history's size (a pass
+    over every message) where nothing reads it: a session hit, and the evidence writes."""
     d = view.digests
     ev = Evidence.parse([view.evidence.get(k) for k in _keys(d)])
     msgs = view.messages
@@ -176,7 +178,7 @@ def _facts(view: CallView) -> tuple[CallFacts, Evidence]:
     )
     facts = CallFacts(
         prefix_tokens=estimate_tokens(msgs[: d.prefix_len]) if d.prefix_key is not None else 0,
-        history_tokens=estimate_tokens(msgs[: d.split]) if sessionable else 0,
+        history_tokens=estimate_tokens(msgs[: d.split]) if sessionable and sizes else 0,
         session_hit_tokens=max(hit.entry.tokens, 1) if hit is not None else 0,
         shared_live=live and d.prefix_key is not None,
         continues=ev.continues and sessionable,
