@@ -65,8 +65,12 @@ class Backend(Protocol):
     name: str
     mutable_state: bool
 
-    def create(self, messages: list[WireMessage], call: CallSpec) -> Created: ...
-    async def acreate(self, messages: list[WireMessage], call: CallSpec) -> Created: ...
+    def create(
+        self, messages: list[WireMessage], call: CallSpec, *, shared: bool = False
+    ) -> Created: ...
+    async def acreate(
+        self, messages: list[WireMessage], call: CallSpec, *, shared: bool = False
+    ) -> Created: ...
     def send(
         self, state: str | None, messages: list[WireMessage], call: CallSpec, *, idempotent: bool
     ) -> object: ...
@@ -124,13 +128,17 @@ class ContextAPIBackend:
 
     # -- requests ----------------------------------------------------------------------
 
-    def _create_kwargs(self, messages: list[WireMessage], call: CallSpec) -> dict[str, Any]:
+    def _create_kwargs(
+        self, messages: list[WireMessage], call: CallSpec, shared: bool
+    ) -> dict[str, Any]:
+        # A shared prefix is a common_prefix context; a session context (in session or
+        # auto mode) grows with its conversation and carries the truncation strategy.
         return {
             "model": self.model,
             "messages": messages,
-            "mode": self.mode,
+            "mode": "common_prefix" if shared else "session",
             "ttl": self.ttl,
-            "truncation_strategy": self.truncation_strategy,
+            "truncation_strategy": None if shared else self.truncation_strategy,
             "request_id": call.request_id,
         }
 
@@ -149,12 +157,17 @@ class ContextAPIBackend:
         name = "chat" if state is not None else "chat_completions"
         return (name + "_stream" if call.stream else name), kw
 
-    def create(self, messages: list[WireMessage], call: CallSpec) -> Created:
-        return _created(self.client.create_context(**self._create_kwargs(messages, call)))
+    def create(
+        self, messages: list[WireMessage], call: CallSpec, *, shared: bool = False
+    ) -> Created:
+        kw = self._create_kwargs(messages, call, shared)
+        return _created(self.client.create_context(**kw))
 
-    async def acreate(self, messages: list[WireMessage], call: CallSpec) -> Created:
+    async def acreate(
+        self, messages: list[WireMessage], call: CallSpec, *, shared: bool = False
+    ) -> Created:
         client: Any = self.async_client
-        return _created(await client.create_context(**self._create_kwargs(messages, call)))
+        return _created(await client.create_context(**self._create_kwargs(messages, call, shared)))
 
     def send(
         self, state: str | None, messages: list[WireMessage], call: CallSpec, *, idempotent: bool

@@ -74,7 +74,7 @@ def shared_create(
             and cfg.fresh(entry, now)
         ):
             return entry, None
-        created = yield from run(Create(prefix))
+        created = yield from run(Create(prefix, shared=True))
         fresh = Entry(created.state, "live", now, created.ttl or cfg.ttl)
         yield from run(Apply(puts=[(key, fresh, now + fresh.ttl)]))
         return fresh, created.billed_tokens

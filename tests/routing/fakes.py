@@ -82,12 +82,14 @@ class FakeBackend:
             self.contexts[cid] = list(messages)
         return Created(cid, TTL, billed_tokens=len(messages) * 10)
 
-    def create(self, messages: list[WireMessage], call: CallSpec) -> Created:
+    def create(self, messages: list[WireMessage], call: CallSpec, *, shared=False) -> Created:
         if self.create_hook is not None:
             self.create_hook()
         return self._create(messages)
 
-    async def acreate(self, messages: list[WireMessage], call: CallSpec) -> Created:
+    async def acreate(
+        self, messages: list[WireMessage], call: CallSpec, *, shared=False
+    ) -> Created:
         if self.acreate_hook is not None:
             await self.acreate_hook()
         return self._create(messages)
