@@ -37,7 +37,7 @@ from ._validation import (
 from .adaptive import check_mode
 from .catalog import model_id_advice
 from .costs import Prices
-from .policy import check_fresh_context_retries, check_request_fields
+from .policy import check_fresh_context_retries
 from .stores._base import ContextStore
 
 if TYPE_CHECKING:
@@ -109,11 +109,12 @@ class ArkContextParams(BaseModel):
         description="API base URL, ending in `/api/v3`; when not passed: `ARK_BASE_URL`, "
         "then the official Beijing URL.",
     )
-    caching_api: Literal["auto", "context"] = Field(
+    caching_api: Literal["auto", "context", "responses"] = Field(
         default="auto",
-        description="The caching API `model` uses. `auto`: from the model table (a Model ID "
-        "of another API, or one the Context API does not take, warns). `context`: no "
-        "check, for gateways that serve model names on the Context API.",
+        description="The caching API `model` uses. `auto`: from the model table (current "
+        "models such as doubao-seed-1-6-251015 use the Responses API; endpoint ids `ep-...` "
+        "and unknown names use the Context API). `context` or `responses`: that API, e.g. for "
+        "an `ep-...` endpoint of a Responses-API model.",
     )
     mode: Literal["auto", "session", "common_prefix"] = Field(
         default="auto",
@@ -172,6 +173,12 @@ class ArkContextParams(BaseModel):
             "from your history. None: 1, or 0 when max_retries is 0."
         ),
     )
+    delete_retired: bool = Field(
+        default=False,
+        description="Responses API: delete the last response of a branch the conversation "
+        "left (an edit, a regenerate, a rebuilt chain) so it stops costing storage; going "
+        "back to that branch then rebuilds it from your history.",
+    )
     stream_usage: bool = Field(
         default=True, description="Ask for the usage chunk at the end of streams."
     )
@@ -213,7 +220,7 @@ class ArkContextParams(BaseModel):
             super().__init__(**data)
         except ValidationError as exc:
             raise config_error(type(self).__name__, exc) from None
-        if self.caching_api == "auto" and self.model:
+        if self.caching_api == "auto" and self.model and self.ark_caching_api() == "context":
             advice = model_id_advice(self.model)
             if advice is not None:
                 warnings.warn(advice, UserWarning, stacklevel=2)
@@ -299,7 +306,6 @@ class ArkContextParams(BaseModel):
             raise ArkConfigError(
                 "prefix_messages must be >= 1 (or None for the leading system messages)."
             )
-        check_request_fields(self.model_kwargs, "model_kwargs")
         return self
 
     def __getstate__(self) -> dict[Any, Any]:
@@ -338,17 +344,34 @@ class ArkContextParams(BaseModel):
                 out[k] = v
         if "stop" in out and not out["stop"]:  # an empty list means "no stop strings"
             del out["stop"]
-        check_request_fields(out)
         return out
 
+    def ark_caching_api(self, model: str | None = None) -> Literal["context", "responses"]:
+        """The caching API calls for ``model`` use: the ``caching_api`` setting, else the
+        model table; endpoint ids and unknown names: ``"context"``.
+
+        >>> ArkContextParams(model="doubao-seed-1-6-251015", api_key="k").ark_caching_api()
+        'responses'
+        >>> ArkContextParams(model="ep-1", api_key="k").ark_caching_api()
+        'context'
+        """
+        if self.caching_api != "auto":
+            return self.caching_api
+        from .catalog import caching_api
+
+        return caching_api(model or self.model) or "context"
+
     def ark_router(self, model: str | None = None) -> ArkRouter:
-        """The :class:`~ark_context.ArkRouter` (a ``ContextRouter``) for these settings and ``model``
-        (default: the ``model`` field; a per-call override gets its own). Built once per
-        distinct settings, rebuilt when a setting changes."""
+        """The :class:`~ark_context.ArkRouter` for these settings and ``model`` (default:
+        the ``model`` field; a per-call override gets its own): a ``ContextRouter`` or a
+        ``ResponsesRouter``, by :meth:`ark_caching_api`. Built once per distinct settings,
+        rebuilt when a setting changes."""
         from .router import ContextRouter
 
         model = model or self.model
+        api = self.ark_caching_api(model) if model else "context"
         key = (
+            api,
             model,
             self.api_key.get_secret_value() if self.api_key else None,
             self.base_url,
@@ -360,6 +383,7 @@ class ArkContextParams(BaseModel):
             self.max_retries,
             self.fresh_context_retries,
             repr(self.prices),
+            self.delete_retired,
             repr(self.default_headers),
             id(self.store),
             id(self.http_client),
@@ -376,7 +400,12 @@ class ArkContextParams(BaseModel):
                 raise ArkConfigError(
                     "No model: pass model='ep-...' (your Ark endpoint id) or set ARK_MODEL."
                 )
-            router = ContextRouter.from_settings(self, api_key=self.ark_secret(), model=model)
+            if api == "responses":
+                from .routing.responses_router import ResponsesRouter
+
+                router = ResponsesRouter.from_settings(self, api_key=self.ark_secret(), model=model)
+            else:
+                router = ContextRouter.from_settings(self, api_key=self.ark_secret(), model=model)
             if len(cache) >= 16:  # settings changed often: drop the old routers
                 cache.clear()
             cache[key] = router

@@ -40,6 +40,7 @@ ORDER = [
     "routing",
     "economics",
     "patterns",
+    "responses",
     "scale",
     "client",
     "store",

@@ -5,7 +5,7 @@ Pure translation, no I/O (the Responses backend and ``ChatArkContext`` call thes
 - :func:`to_wire_messages`: LangChain messages (with ``AIMessage.tool_calls`` and
   ``ToolMessage``) -> wire messages. Reasoning (``additional_kwargs["reasoning_content"]``,
   ``"reasoning"`` content blocks) is dropped: it is never resent.
-- :func:`to_ai_message`: a :class:`~ark_context._responses_convert.ResponsesResult` ->
+- :func:`to_ai_message`: a :class:`~ark_context.conversation.ResponsesResult` ->
   ``AIMessage`` (``tool_calls``/``invalid_tool_calls``, ``usage_metadata`` with
   ``output_token_details.reasoning``, reasoning in ``additional_kwargs["reasoning_content"]``,
   which ``AIMessage.content_blocks`` shows as a standard ``reasoning`` block).
@@ -41,21 +41,20 @@ from langchain_core.runnables import Runnable, RunnableMap, RunnablePassthrough
 from langchain_core.utils.function_calling import convert_to_json_schema, convert_to_openai_tool
 from langchain_core.utils.pydantic import is_basemodel_subclass
 
-from ark_context import ArkInputError, ArkUnsupportedError, wire_message
-from ark_context._responses_convert import (
+from ark_context import ArkInputError, ArkUnsupportedError
+from ark_context.conversation import (
     ArkResponsesInputError,
     ResponsesResult,
     ResponsesUsage,
     StreamDelta,
-    to_response_tools,
-    to_tool_choice,
-)
-from ark_context.tool_messages import (
     ToolWireMessage,
     assistant_wire_message,
+    to_response_tools,
+    to_tool_choice,
     tool_call_wire,
     tool_wire_message,
     validate_conversation_with_tools,
+    wire_message,
 )
 
 __all__ = [
@@ -257,7 +256,7 @@ def to_ai_message(
     """A normalised Responses reply as an ``AIMessage``. ``metadata`` (e.g. the route)
     is merged into ``response_metadata``; ``model_name`` is always set.
 
-    >>> from ark_context._responses_convert import parse_response
+    >>> from ark_context.conversation import parse_response
     >>> r = parse_response({"id": "resp_1", "status": "completed", "output": [
     ...     {"type": "function_call", "call_id": "c1", "name": "f", "arguments": '{"x": 1}'}]})
     >>> to_ai_message(r, model="m").tool_calls
@@ -285,7 +284,7 @@ class ChunkBuilder:
     usage and metadata (``chunk_position="last"``). Added up, the chunks give the same
     message as :func:`to_ai_message`, so the next turn's digest matches.
 
-    >>> from ark_context._responses_convert import StreamDelta
+    >>> from ark_context.conversation import StreamDelta
     >>> ChunkBuilder("m").chunk(StreamDelta(text="Hi")).content
     'Hi'
     """

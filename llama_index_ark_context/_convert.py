@@ -34,20 +34,19 @@ from llama_index.core.base.llms.types import (
 )
 from llama_index.core.llms.llm import ToolSelection
 
-from ark_context import ArkInputError, ArkUnsupportedError, wire_message
-from ark_context._responses_convert import (
+from ark_context import ArkInputError, ArkUnsupportedError
+from ark_context.conversation import (
     ResponsesResult,
     ResponsesUsage,
     StreamDelta,
-    to_response_tools,
-    to_tool_choice,
-)
-from ark_context.tool_messages import (
     ToolWireMessage,
     assistant_wire_message,
+    to_response_tools,
+    to_tool_choice,
     tool_call_wire,
     tool_wire_message,
     validate_conversation_with_tools,
+    wire_message,
 )
 
 if TYPE_CHECKING:
@@ -218,7 +217,7 @@ def to_chat_message(result: ResponsesResult) -> ChatMessage:
     """The assistant ``ChatMessage`` for a reply: a ``ThinkingBlock`` (reasoning), a
     ``TextBlock`` and one ``ToolCallBlock`` per call (arguments as JSON text).
 
-    >>> from ark_context._responses_convert import parse_response
+    >>> from ark_context.conversation import parse_response
     >>> r = parse_response({"status": "completed", "output": [
     ...     {"type": "function_call", "call_id": "c1", "name": "f", "arguments": '{"x": 1}'}]})
     >>> to_chat_message(r).blocks[0].tool_kwargs
@@ -253,7 +252,7 @@ class StreamState:
     as ``delta`` (tool calls appear as ``ToolCallBlock`` s with the arguments so far). The
     last response carries the usage and the final message.
 
-    >>> from ark_context._responses_convert import StreamDelta
+    >>> from ark_context.conversation import StreamDelta
     >>> s = StreamState()
     >>> s.feed(StreamDelta(text="Hi")).message.content
     'Hi'

@@ -1,7 +1,7 @@
 """Test helpers that play the Responses API server's part: build Response objects the way
 the spec (§3) shows them and replay them as SSE event dicts in the spec's order (§4).
 
-Written from the spec, independently of ``ark_context._responses_convert``.
+Written from the spec, independently of ``ark_context.conversation``.
 """
 
 from __future__ import annotations

@@ -86,7 +86,11 @@ def stream_events(api: ContextAPI, turn: Turn, error_after: int | None = None) -
     last = len(pieces) - 1
     events = []
     for i, piece in enumerate(pieces):
-        delta = {"role": "assistant", "content": piece} if i == 0 else {"content": piece}
+        delta: dict[str, Any] = (
+            {"role": "assistant", "content": piece} if i == 0 else {"content": piece}
+        )
+        if i == last and turn.tool_calls:
+            delta["tool_calls"] = [{"index": n, **c} for n, c in enumerate(turn.tool_calls)]
         chunk: dict[str, Any] = {
             **base,
             "choices": [

@@ -100,9 +100,12 @@ class Turn:
     finish_reason: str = "stop"
     usage: dict[str, Any] | None = None
     applied: bool = False
+    tool_calls: list[dict[str, Any]] | None = None  # plain chat with tools: the calls made
 
 
-def check_messages(raw: Any) -> list[dict[str, Any]]:
+def check_messages(raw: Any, tools: bool = False) -> list[dict[str, Any]]:
+    """Validate ``messages``. ``tools``: plain chat, which also takes assistant
+    ``tool_calls`` and ``{"role": "tool", "tool_call_id", "content"}`` results."""
     if raw is None:
         raise missing("messages")
     if not isinstance(raw, list):
@@ -117,7 +120,10 @@ def check_messages(raw: Any) -> list[dict[str, Any]]:
         role = msg.get("role")
         if role is None:
             raise missing("messages.role")
-        if role not in _ROLES:
+        if tools and (role == "tool" or (role == "assistant" and "tool_calls" in msg)):
+            _check_tool_fields(msg, i)
+            msg.setdefault("content", "")
+        elif role not in _ROLES:
             raise invalid("messages", f"message {i} has unsupported role {role!r}")
         content = msg.get("content")
         if content is None:
@@ -252,3 +258,40 @@ def out_of_context(tokens: int, window: int) -> ApiError:
         f"The prompt has {tokens} tokens, more than the model's context window of {window}.",
         "messages",
     )
+
+
+def _check_tool_fields(msg: dict[str, Any], i: int) -> None:
+    """A tool result needs its ``tool_call_id``; tool calls need an id, a name and JSON
+    string arguments (function calling on plain chat)."""
+    if msg["role"] == "tool":
+        if not isinstance(msg.get("tool_call_id"), str) or not msg["tool_call_id"]:
+            raise missing("messages.tool_call_id")
+        return
+    calls = msg.get("tool_calls")
+    if not isinstance(calls, list) or not calls:
+        raise invalid("messages", f"message {i}: tool_calls must be a non-empty array")
+    for c in calls:
+        fn = c.get("function") if isinstance(c, dict) else None
+        if not isinstance(fn, dict) or not isinstance(c.get("id"), str):
+            raise invalid("messages", f"message {i}: a tool call needs an id and a function")
+        if not isinstance(fn.get("name"), str) or not isinstance(fn.get("arguments"), str):
+            raise invalid("messages", f"message {i}: a function needs a name and string arguments")
+
+
+def check_chat_tools(raw: Any) -> list[dict[str, Any]] | None:
+    """Plain chat ``tools``: function tools in the chat shape (``{"type": "function",
+    "function": {"name", ...}}``); returned flat (``{"type", "name", ...}``), like the
+    Responses API's, for the responder."""
+    if raw is None:
+        return None
+    if not isinstance(raw, list):
+        raise invalid("tools", "must be an array of tools")
+    out = []
+    for t in raw:
+        fn = t.get("function") if isinstance(t, dict) else None
+        if not isinstance(t, dict) or t.get("type") != "function" or not isinstance(fn, dict):
+            raise invalid("tools", "only function tools are supported")
+        if not isinstance(fn.get("name"), str) or not fn["name"]:
+            raise invalid("tools", "a function tool needs a name")
+        out.append({"type": "function", **fn})
+    return out

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import secrets
 import time
 from collections.abc import Mapping
@@ -19,6 +20,7 @@ from ._context_model import (
     Context,
     Turn,
     chat_usage,
+    check_chat_tools,
     check_messages,
     check_ttl,
     out_of_context,
@@ -36,7 +38,7 @@ from ._errors import (
     required_model,
     unsupported,
 )
-from ._responder import echo_responder
+from ._responder import FunctionCall, echo_responder
 from ._state import EmulatorState
 from ._tokens import MESSAGE_OVERHEAD, count_tokens, message_tokens, truncate_tokens
 
@@ -194,7 +196,8 @@ class ContextAPI(EmulatorState):
                 raise missing("context_id")
             if not isinstance(context_id, str):
                 raise invalid("context_id", "must be a string")
-        sent = check_messages(body.get("messages"))
+        sent = check_messages(body.get("messages"), tools=not on_context)
+        tools = None if on_context else check_chat_tools(body.get("tools"))
         if on_context:
             if sent[-1]["role"] == "assistant":
                 raise invalid("messages", "the last message must not have role 'assistant'")
@@ -266,6 +269,8 @@ class ContextAPI(EmulatorState):
                     ctx.busy = True
                 ctx.last_used = now
         params = {k: v for k, v in body.items() if v is not None and k != "messages"}
+        if tools is not None:
+            params["tools"] = tools  # flat function tools, as the Responses API gives them
         params["prompt_info"] = {
             "messages": len(effective),
             "tokens": prompt_tokens,
@@ -309,6 +314,9 @@ class ContextAPI(EmulatorState):
             text = echo_responder(turn.effective, turn.params)
         else:
             reply = responder([dict(m) for m in turn.effective], copy.deepcopy(turn.params))
+            if turn.params.get("tools") and not isinstance(reply, str):
+                turn.tool_calls = self._chat_calls(reply, turn.params["tools"])
+                reply = ""
             if not isinstance(reply, str):
                 raise ApiError(
                     500,
@@ -316,7 +324,7 @@ class ContextAPI(EmulatorState):
                     f"The emulator's responder returned {type(reply).__name__}, not str.",
                 )
             text = reply
-        finish = "stop"
+        finish = "tool_calls" if turn.tool_calls else "stop"
         if turn.stop:
             cut = min((i for i in (text.find(s) for s in turn.stop) if i >= 0), default=-1)
             if cut >= 0:
@@ -343,7 +351,29 @@ class ContextAPI(EmulatorState):
                 turn.dropped += prune_last_history(ctx)
         turn.applied = ctx is not None and ctx.mode == "session"
 
+    def _chat_calls(self, reply: Any, tools: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """A responder's function call(s) as chat ``tool_calls`` (declared tools only)."""
+        calls = [reply] if isinstance(reply, FunctionCall) else list(reply)
+        names = {t["name"] for t in tools}
+        out = []
+        for call in calls:
+            if not isinstance(call, FunctionCall) or call.name not in names:
+                raise ApiError(
+                    500,
+                    "InternalServiceError",
+                    f"The emulator's responder called {getattr(call, 'name', call)!r}, which "
+                    "the request does not offer.",
+                )
+            args = call.arguments
+            text = args if isinstance(args, str) else json.dumps(args, ensure_ascii=False)
+            fn = {"name": call.name, "arguments": text}
+            out.append({"id": f"call_{self.new_id()}", "type": "function", "function": fn})
+        return out
+
     def completion_body(self, turn: Turn) -> dict[str, Any]:
+        message: dict[str, Any] = {"role": "assistant", "content": turn.reply}
+        if turn.tool_calls:
+            message["tool_calls"] = turn.tool_calls
         return {
             "id": turn.completion_id,
             "object": "chat.completion",
@@ -352,7 +382,7 @@ class ContextAPI(EmulatorState):
             "choices": [
                 {
                     "index": 0,
-                    "message": {"role": "assistant", "content": turn.reply},
+                    "message": message,
                     "finish_reason": turn.finish_reason,
                     "logprobs": None,
                 }

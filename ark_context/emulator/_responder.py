@@ -11,7 +11,7 @@ from ._tokens import content_text
 
 @dataclasses.dataclass(frozen=True)
 class FunctionCall:
-    """A reply that calls a declared function tool (Responses API only).
+    """A reply that calls a declared function tool (Responses API, or plain chat with tools).
 
     >>> FunctionCall("get_weather", {"location": "Beijing"}).name
     'get_weather'
@@ -31,8 +31,9 @@ Reply = str | FunctionCall | Sequence[FunctionCall]
 #: holds the request's set fields (``model``, ``max_tokens``, ``stop``, ``tools``, ``text``,
 #: ...; never ``messages``/``input``) plus ``"prompt_info"``: ``{"messages", "tokens",
 #: "cached_tokens", "from_context", "context_id", "mode", "path"}``. Do not mutate the
-#: arguments. Token and window limits are applied to the text it returns. The Context API
-#: accepts text only.
+#: arguments. Token and window limits are applied to the text it returns. Context chat takes
+#: text only; plain ``/chat/completions`` with ``tools`` (given to the responder flat, as
+#: the Responses API's) may be answered with function calls, returned as ``tool_calls``.
 Responder = Callable[[Sequence[Mapping[str, Any]], Mapping[str, Any]], Reply]
 
 

@@ -40,9 +40,9 @@ from __future__ import annotations
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..adaptive import CallFacts, Decision, Evidence, GroupStats, decide
 from ..costs import CostModel
@@ -117,14 +117,16 @@ class AutoPolicy:
             return UsePrefix(d.reason)
         return Plain(_PLAIN.get(d.reason, "new"), d.reason)
 
-    def evidence(self, view: CallView, route: RouteInfo, ok: bool, reply: str) -> Sequence[Put]:
+    def evidence(
+        self, view: CallView, route: RouteInfo, ok: bool, reply: Mapping[str, Any]
+    ) -> Sequence[Put]:
         d = view.digests
         if not ok or d.chain is None:
             return ()
         facts, ev = _facts(view, sizes=False)
         created = route.mode == "session" and route.outcome != "reused"  # counts sessions made
         decision = Decision("create_session" if created else "plain", "continues")
-        answered = {"role": "assistant", "content": reply}
+        answered = dict(reply)
         return ev.writes(
             facts,
             decision,

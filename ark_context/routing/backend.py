@@ -33,7 +33,7 @@ from .._exceptions import ArkContextBusyError, ArkContextGoneError
 if TYPE_CHECKING:
     from .._messages import WireMessage
     from .._models import ContextInfo
-    from .._route_types import RouteInfo
+    from .._route_types import MissReason, RouteInfo
 
 __all__ = ["Backend", "CallSpec", "ContextAPIBackend", "Created"]
 
@@ -57,6 +57,8 @@ class CallSpec:
     include_usage: bool = False
     attempts: int = 1
     request_bytes: int = 0
+    plain: MissReason | None = None  # send plain, for this reason (decided before routing)
+    extra: Any = None  # backend-specific per-call state (the Responses backend's request)
 
 
 class Backend(Protocol):
@@ -80,6 +82,10 @@ class Backend(Protocol):
     def state_after_turn(self, state: str, result: object) -> str: ...
     def is_gone(self, exc: BaseException) -> bool: ...
     def is_busy(self, exc: BaseException) -> bool: ...
+    def deadline(self, state: str) -> float | None:
+        """A fixed deadline the state carries (Responses ``expire_at``), or None (a
+        sliding ttl: the router's own)."""
+        ...
 
 
 class ContextAPIBackend:
@@ -193,6 +199,9 @@ class ContextAPIBackend:
 
     def is_busy(self, exc: BaseException) -> bool:
         return isinstance(exc, ArkContextBusyError)
+
+    def deadline(self, state: str) -> float | None:
+        return None  # a sliding ttl
 
 
 def _created(info: ContextInfo) -> Created:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .._exceptions import ArkError
@@ -56,6 +56,7 @@ class Pending:
     shared_entry: Entry | None = None
     expect_cached: int = 0  # tokens the context should serve from cache (0: unknown)
     view: CallView | None = None  # what the policy decided from (for its evidence)
+    reply_message: dict[str, Any] | None = None  # the reply's wire message, when not text only
 
 
 @dataclass(slots=True)

@@ -16,9 +16,9 @@ for) to a :class:`Plan`. The flows carry the plan out; they never ask why. ``ses
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from .._messages import Chain, WireMessage
@@ -173,9 +173,12 @@ class RoutingPolicy(Protocol):
 
     def decide(self, view: CallView) -> Plan: ...
 
-    def evidence(self, view: CallView, route: RouteInfo, ok: bool, reply: str) -> Sequence[Put]:
+    def evidence(
+        self, view: CallView, route: RouteInfo, ok: bool, reply: Mapping[str, Any]
+    ) -> Sequence[Put]:
         """Extra store entries to write when the call ends (``ok``: it completed with
-        ``reply``, the assistant's text)."""
+        ``reply``, the assistant's wire message as the next history will carry it: text,
+        and tool calls when it made any)."""
         ...
 
 
@@ -198,7 +201,9 @@ class SessionPolicy:
             return ReuseSession()
         return CreateSession(view.miss or "new")
 
-    def evidence(self, view: CallView, route: RouteInfo, ok: bool, reply: str) -> Sequence[Put]:
+    def evidence(
+        self, view: CallView, route: RouteInfo, ok: bool, reply: Mapping[str, Any]
+    ) -> Sequence[Put]:
         return ()
 
 
@@ -217,7 +222,9 @@ class CommonPrefixPolicy:
             return Plain("no_prefix")  # no leading system prompt (or nothing after it)
         return UsePrefix()
 
-    def evidence(self, view: CallView, route: RouteInfo, ok: bool, reply: str) -> Sequence[Put]:
+    def evidence(
+        self, view: CallView, route: RouteInfo, ok: bool, reply: Mapping[str, Any]
+    ) -> Sequence[Put]:
         return ()
 
 

@@ -34,7 +34,8 @@ def finish(
     if route.context_id is not None:
         _record(cfg, pending, reply, usage, ok, final, puts, deletes)
     if pending.view is not None:
-        puts.extend(cfg.policy.evidence(pending.view, route, ok and not route.truncated, reply))
+        answered = pending.reply_message or {"role": "assistant", "content": reply}
+        puts.extend(cfg.policy.evidence(pending.view, route, ok and not route.truncated, answered))
     if puts or deletes:
         yield from run(Apply(puts=puts, deletes=deletes))
 
@@ -72,9 +73,15 @@ def _record(
         return
     if pending.chain is None:  # pragma: no cover - only plain calls have no chain
         return
-    new_key = pending.chain.extended({"role": "assistant", "content": reply})
+    new_key = pending.chain.extended(
+        pending.reply_message or {"role": "assistant", "content": reply}
+    )
     held = usage.prompt_tokens + usage.completion_tokens if usage is not None else 0
     state = cfg.backend.state_after_turn(route.context_id, final)
+    deadline = cfg.backend.deadline(state)
+    if deadline is not None:  # a fixed deadline (Responses expire_at): never slides
+        ttl = max(int(deadline - now), 1)
+        expire = now + ttl
     puts.append((new_key, Entry(state, "live", now, ttl, pending.claimed_key, held), expire))
     tombstone = Entry("", "superseded", now, ttl)
     if pending.claimed_key is not None and mutable:  # immutable state stays reusable

@@ -21,12 +21,19 @@ from .._validation import check_truncation, check_ttl
 from ..adaptive import check_mode
 from ..costs import CostModel, Prices, prices_for
 from ..stores import ContextStore, default_store
+from ..tool_messages import validate_conversation_with_tools
 from .auto import AUTO_TTL, AutoPolicy
 from .backend import CallSpec, ContextAPIBackend, stamp
 from .drivers import AsyncRunner, KeyedLocks, LoopLocks, SyncRunner, adrive, drive
 from .flows import Pending, RouteConfig, Sent, finish, route
 from .policies import RoutingPolicy, policy_for
-from .rules import check_fresh_context_retries, check_params
+from .rules import (
+    check_fresh_context_retries,
+    check_params,
+    check_reserved,
+    check_tool_fields,
+    plain_only,
+)
 
 if TYPE_CHECKING:
     from .._client import ArkContextClient, AsyncArkContextClient
@@ -52,9 +59,11 @@ class ContextRouter:
 
     >>> r = ContextRouter(model="ep-x", api_key="k", base_url="http://127.0.0.1:1/api/v3",
     ...                   mode="common_prefix")
-    >>> r.mode
-    'common_prefix'
+    >>> r.mode, r.api
+    ('common_prefix', 'context')
     """
+
+    api = "context"
 
     def __init__(
         self,
@@ -246,6 +255,12 @@ class ContextRouter:
     # -- binding flows to a driver (used by the streams too) ----------------------------
 
     def _check(self, messages: Sequence[WireMessage], call: CallSpec) -> list[WireMessage]:
+        call.plain = plain_only(messages, call.params)
+        if call.plain is not None:  # tools & co.: plain /chat/completions takes them
+            validate_conversation_with_tools(messages)
+            check_reserved(call.params)
+            check_tool_fields(call.params)
+            return list(messages)
         validate_conversation(messages)
         check_params(call.params)
         return list(messages)

@@ -1,4 +1,5 @@
-"""Routed streams: iterate chunks; the turn is recorded only when the stream completes."""
+"""Routed streams: iterate chunks (or normalised deltas); the turn is recorded only when
+the stream completes."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from typing import TYPE_CHECKING, Any, cast
 if TYPE_CHECKING:
     from .._messages import WireMessage
     from .._models import ChatCompletionChunk, Usage
+    from .._replies import ResponsesResult
+    from .._reply_stream import StreamDelta
     from .._route_types import RouteInfo
     from .backend import CallSpec
     from .flows import Pending
@@ -34,6 +37,7 @@ class _StreamBase:
         self.route = None
         self.usage = None
         self.finish_reason: str | None = None
+        self.result: ResponsesResult | None = None
 
     def _opened(self, pending: Pending, inner: object) -> None:
         from .backend import stamp
@@ -100,6 +104,18 @@ class RoutedStream(_StreamBase, Iterator["ChatCompletionChunk"]):
         self._absorb(chunk)
         return cast("ChatCompletionChunk", chunk)
 
+    def deltas(self) -> Iterator[StreamDelta]:
+        """The stream as normalised deltas (text, reasoning, tool-call fragments); the
+        last one carries the final ``result`` (also kept on :attr:`result`)."""
+        from .._reply_stream import ChatCompletionStreamAccumulator
+
+        acc = ChatCompletionStreamAccumulator()
+        for chunk in self:
+            yield from acc.feed(chunk.model_dump())
+        final = acc.finish()
+        self.result = final.result
+        yield final
+
     def _end(self, *, ok: bool) -> None:
         if self._done:
             return
@@ -160,6 +176,18 @@ class AsyncRoutedStream(_StreamBase, AsyncIterator["ChatCompletionChunk"]):
             raise
         self._absorb(chunk)
         return cast("ChatCompletionChunk", chunk)
+
+    async def deltas(self) -> AsyncIterator[StreamDelta]:
+        """Async twin of :meth:`RoutedStream.deltas`."""
+        from .._reply_stream import ChatCompletionStreamAccumulator
+
+        acc = ChatCompletionStreamAccumulator()
+        async for chunk in self:
+            for delta in acc.feed(chunk.model_dump()):
+                yield delta
+        final = acc.finish()
+        self.result = final.result
+        yield final
 
     async def _end(self, *, ok: bool) -> None:
         if self._done:

@@ -113,10 +113,13 @@ def test_looks_secret(name: str, secret: bool) -> None:
     assert looks_secret(name) is secret
 
 
-def test_responses_model_id_warns_with_what_to_pass(cls: type[Any]) -> None:
-    with pytest.warns(UserWarning, match=r"Responses API.*ep-\.\.\..*caching_api='context'") as rec:
-        cls(model="doubao-seed-1-6-250615", api_key="k")
-    assert rec[0].filename == __file__  # points at the caller's line
+def test_responses_model_id_uses_the_responses_api_without_a_warning(cls: type[Any]) -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        llm = cls(model="doubao-seed-1-6-250615", api_key="k")
+    assert llm.ark_caching_api() == "responses"
+    forced = cls(model="doubao-seed-1-6-250615", api_key="k", caching_api="context")
+    assert forced.ark_caching_api() == "context"
 
 
 def test_context_model_id_warns_that_endpoint_ids_are_needed(cls: type[Any]) -> None:
@@ -195,4 +198,4 @@ def test_help_explains_every_field(cls: type[Any]) -> None:
     for name in own:
         description = " ".join((cls.model_fields[name].description or "").split())
         assert description and description in text, name
-    assert "caching_api: Literal['auto', 'context'] = 'auto'" in text
+    assert "caching_api: Literal['auto', 'context', 'responses'] = 'auto'" in text

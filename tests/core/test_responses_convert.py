@@ -1,4 +1,4 @@
-"""Wire form with tools, and the Responses API translation (ark_context._responses_convert)."""
+"""Wire form with tools, and the Responses API translation (ark_context.conversation)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import ark_context._messages as messages_module
-import ark_context._responses_convert as convert_module
+import ark_context._replies as replies_module
+import ark_context._reply_stream as reply_stream_module
+import ark_context._responses_input as input_module
 from ark_context import ArkInputError, ArkUnsupportedError, validate_conversation
 from ark_context._exceptions import ArkStreamError
 from ark_context._messages import Chain, digest_chain, namespace_digest, wire_message
-from ark_context._responses_convert import (
+from ark_context.conversation import (
     ArkResponsesInputError,
     ChatCompletionStreamAccumulator,
     ResponsesStreamAccumulator,
@@ -64,7 +66,9 @@ def _agent_turns() -> list[dict[str, Any]]:
     ]
 
 
-@pytest.mark.parametrize("module", [messages_module, convert_module])
+@pytest.mark.parametrize(
+    "module", [messages_module, input_module, replies_module, reply_stream_module]
+)
 def test_doctests(module: Any) -> None:
     result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0

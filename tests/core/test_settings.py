@@ -75,12 +75,13 @@ def test_sampling_params_only_set_fields_and_overrides():
 
 
 @pytest.mark.parametrize("name", ["tools", "response_format", "thinking"])
-def test_unsupported_request_fields(name):
-    # Construction errors surface as pydantic's ValidationError (a ValueError) with our text.
-    with pytest.raises(ValueError, match="not supported by the Ark Context API"):
-        ArkContextParams(model="ep", api_key="k", model_kwargs={name: {}})
-    with pytest.raises(ArkConfigError, match="not supported"):
-        ArkContextParams(model="ep", api_key="k").ark_sampling_params(**{name: {"x": 1}})
+def test_tool_and_format_fields_pass_through_to_the_router(name):
+    # The router decides (plain call on the Context API, converted on the Responses API).
+    p = ArkContextParams(model="ep", api_key="k", model_kwargs={name: {"type": "x"}})
+    assert p.ark_sampling_params()[name] == {"type": "x"}
+    assert ArkContextParams(model="ep", api_key="k").ark_sampling_params(**{name: {"x": 1}}) == {
+        name: {"x": 1}
+    }
 
 
 def test_empty_stop_list_means_no_stop_strings():

@@ -189,16 +189,13 @@ def _scenarios(emu: Any, strict_url: str, small_url: str) -> dict[str, Callable[
             mode="common_prefix",
             truncation_strategy={"type": "last_history_tokens", "last_history_tokens": 100},
         ),
-        "`tools` / `response_format` in `model_kwargs`": lambda: _chat(
-            **ok, model_kwargs={"tools": []}
-        ),
         "Base URL without a scheme": lambda: _chat(base_url="ark.cn-beijing.volces.com/api/v3"),
         "Base URL ending in `/chat/completions`": lambda: _chat(
             base_url="https://gw.example/api/v3/chat/completions"
         ),
         "Ark's host without `/api/v3`": lambda: _chat(base_url="https://ark.cn-beijing.volces.com"),
-        "A Model ID (`doubao-seed-1-6-250615`) for `model`": lambda: _warns(
-            lambda: _chat(**ok, model="doubao-seed-1-6-250615")
+        "A Context-API Model ID (`doubao-1-5-pro-32k-250115`) for `model`": lambda: _warns(
+            lambda: _chat(**ok, model="doubao-1-5-pro-32k-250115")
         ),
         "No API key": lambda: _chat(api_key=None, **ok).invoke("hi"),
         "No model": lambda: _chat(model="", **ok).invoke("hi"),

@@ -244,8 +244,6 @@ def test_non_text_blocks_and_bad_roles() -> None:
         llm._get_request_payload([HumanMessage("hi"), AIMessage("hello")])
     with pytest.raises(ArkInputError, match="empty"):
         llm._get_request_payload([])
-    with pytest.raises(ArkConfigError, match="tools"):
-        llm._get_request_payload(CONVO, tools=[{"type": "function"}])
 
 
 def test_tools_and_structured_output_raise() -> None:

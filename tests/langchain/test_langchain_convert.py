@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 import langchain_ark_context._convert as convert_module
 from ark_context import ArkInputError, ArkUnsupportedError
 from ark_context._messages import digest_chain, namespace_digest
-from ark_context._responses_convert import (
+from ark_context.conversation import (
     ArkResponsesInputError,
     ResponsesStreamAccumulator,
     parse_response,
@@ -516,7 +516,7 @@ def test_react_agent_history_extends_each_recorded_reply(streamed: bool) -> None
 def test_chat_completion_path_gives_the_same_messages() -> None:
     """The Context API's plain path (chat completions with tools) feeds the same
     converters: invoked and streamed replies give the wire message the backend records."""
-    from ark_context._responses_convert import (
+    from ark_context.conversation import (
         ChatCompletionStreamAccumulator,
         parse_chat_completion,
     )

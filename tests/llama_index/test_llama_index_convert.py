@@ -31,7 +31,7 @@ from llama_index.core.tools import FunctionTool
 import llama_index_ark_context._convert as convert_module
 from ark_context import ArkInputError, ArkUnsupportedError
 from ark_context._messages import digest_chain, namespace_digest
-from ark_context._responses_convert import (
+from ark_context.conversation import (
     ArkResponsesInputError,
     ResponsesStreamAccumulator,
     parse_response,

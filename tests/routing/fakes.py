@@ -82,13 +82,15 @@ class FakeBackend:
             self.contexts[cid] = list(messages)
         return Created(cid, TTL, billed_tokens=len(messages) * 10)
 
-    def create(self, messages: list[WireMessage], call: CallSpec, *, shared=False) -> Created:
+    def create(
+        self, messages: list[WireMessage], call: CallSpec, *, shared: bool = False
+    ) -> Created:
         if self.create_hook is not None:
             self.create_hook()
         return self._create(messages)
 
     async def acreate(
-        self, messages: list[WireMessage], call: CallSpec, *, shared=False
+        self, messages: list[WireMessage], call: CallSpec, *, shared: bool = False
     ) -> Created:
         if self.acreate_hook is not None:
             await self.acreate_hook()
@@ -124,6 +126,9 @@ class FakeBackend:
 
     def is_gone(self, exc: BaseException) -> bool:
         return isinstance(exc, ArkContextGoneError)
+
+    def deadline(self, state: str) -> float | None:
+        return None
 
     def is_busy(self, exc: BaseException) -> bool:
         return isinstance(exc, ArkContextBusyError)

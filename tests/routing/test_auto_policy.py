@@ -17,6 +17,7 @@ from .fakes import Rig
 
 SYSTEM = W("system", "You are the warehouse assistant. " * 20)
 BASE = "http://127.0.0.1:9/api/v3"
+REPLY = {"role": "assistant", "content": "reply"}
 
 
 def view(rig: Rig, history):
@@ -59,8 +60,8 @@ def test_a_failed_call_writes_no_evidence():
     from ark_context._route_types import RouteInfo
 
     route = RouteInfo("bypassed", "one_off", None, "auto")
-    assert policy.evidence(v, route, False, "reply") == ()
-    assert len(policy.evidence(v, route, True, "reply")) == 3
+    assert policy.evidence(v, route, False, REPLY) == ()
+    assert len(policy.evidence(v, route, True, REPLY)) == 3
 
 
 def test_shared_contexts_are_common_prefix_and_sessions_carry_the_truncation():

@@ -1,0 +1,453 @@
+"""``ResponsesRouter``: the routing face over the Responses API (same flows, same stores).
+
+It differs from :class:`~ark_context.routing.ContextRouter` only in what it binds: a
+:class:`~.responses.ResponsesBackend`, a namespace per chain settings (tools, thinking,
+reasoning: a call with other settings never matches a recorded chain, and a new chain
+starts; the change is reported as ``new_chain``), request conversion, and the reply's
+normalised result (its wire message, tool calls included, is what gets recorded).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, cast
+
+from .._exceptions import ArkError
+from .._messages import WireMessage, namespace_digest
+from .._route_types import RoutedCompletion, RouteInfo, usage_from
+from ..stores import ContextStore, Entry, default_store
+from ..tool_messages import validate_conversation_with_tools
+from .backend import CallSpec, stamp
+from .drivers import KeyedLocks, LoopLocks, adrive, drive
+from .flows import Sent, finish, route
+from .outcomes import RouteConfig
+from .policies import (
+    CallView,
+    CreateSession,
+    Digests,
+    Plain,
+    Plan,
+    RoutingPolicy,
+    UsePrefix,
+    policy_for,
+)
+from .responses import (
+    PREFIX_MIN_TOKENS,
+    ResponsesBackend,
+    ResponsesCall,
+    chain_settings,
+    check_model_support,
+    estimate_tokens,
+    responses_call,
+    result_of,
+)
+from .router import ContextRouter
+from .rules import check_reserved
+
+if TYPE_CHECKING:
+    from .._models import Usage
+    from .._replies import ResponsesResult
+    from ..stores._base import Put
+    from .responses_streams import AsyncResponsesStream, ResponsesStream
+
+__all__ = ["ResponsesRouter"]
+
+
+class _PrefixGuard:
+    """Wraps a policy for the Responses API, for one set of chain settings.
+
+    A prefix cache needs ≥ 1025 tokens, so a shorter shared prefix goes plain
+    (``no_prefix``) instead of failing. A first turn with nothing to seed starts a chain
+    (a chain's first turn costs what a plain call costs, where a Context API context
+    would need a seed first). A chain marker (the conversation's first turn, digested
+    without the settings, mapped to the settings' fingerprint) tells a miss caused by
+    changed settings (``new_chain``) from a new conversation."""
+
+    def __init__(
+        self, inner: RoutingPolicy, min_tokens: int, base_ns: bytes = b"", settings: str = ""
+    ) -> None:
+        self.inner = inner
+        self.name = inner.name
+        self.wants_session = inner.wants_session
+        self.wants_prefix = inner.wants_prefix
+        self.min_tokens = min_tokens
+        self.base_ns = base_ns
+        self.settings = settings
+
+    def marker_key(self, digests: Digests) -> bytes | None:
+        """Key of the chain marker: the first turn (what precedes the first reply),
+        digested without the settings."""
+        if not self.wants_session:
+            return None
+        from .._messages import Chain
+
+        msgs = digests.messages
+        end = digests.positions[-1] if digests.positions else len(msgs)
+        if end == 0:
+            return None
+        return Chain(self.base_ns + b"chain").feed(list(msgs[:end]), [end - 1])[0]
+
+    def evidence_keys(self, digests: Digests) -> Sequence[bytes]:
+        keys = list(self.inner.evidence_keys(digests))
+        marker = self.marker_key(digests)
+        return [*keys, marker] if marker is not None else keys
+
+    def changed(self, view: CallView) -> str | None:
+        """Which pinned settings differ from the chain recorded for this conversation."""
+        marker = self.marker_key(view.digests)
+        entry = view.evidence.get(marker) if marker is not None else None
+        if entry is None or entry.context_id == self.settings:
+            return None
+        old = dict(p.split("=", 1) for p in entry.context_id.split(";") if "=" in p)
+        new = dict(p.split("=", 1) for p in self.settings.split(";") if "=" in p)
+        names = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+        return ",".join(names) or "settings"
+
+    def decide(self, view: CallView) -> Plan:
+        plan = self.inner.decide(view)
+        if isinstance(plan, Plain) and plan.reason == "no_prefix" and self.wants_session:
+            plan = CreateSession("new")
+        if isinstance(plan, CreateSession) and plan.reason == "new" and self.changed(view):
+            return CreateSession("new_chain")
+        if isinstance(plan, UsePrefix):
+            prefix = list(view.messages[: view.digests.prefix_len])
+            if estimate_tokens(prefix) < self.min_tokens:
+                return Plain("no_prefix")
+        return plan
+
+    def evidence(
+        self, view: CallView, route: RouteInfo, ok: bool, reply: Mapping[str, Any]
+    ) -> Sequence[Put]:
+        puts = list(self.inner.evidence(view, route, ok, reply))
+        marker = self.marker_key(view.digests)
+        if ok and marker is not None and route.outcome != "reused" and route.context_id is not None:
+            from ..stores import Entry
+
+            ttl = 7 * 86400
+            puts.append((marker, Entry(self.settings, "live", view.now, ttl), view.now + ttl))
+        return puts
+
+
+class ResponsesRouter(ContextRouter):
+    """Routes full conversations to Responses API chains (one per model and settings).
+
+    Same calls and results as :class:`~ark_context.routing.ContextRouter`; see
+    docs/responses-routing.md for what each call sends.
+
+    >>> r = ResponsesRouter(model="doubao-seed-1-6-251015", api_key="k",
+    ...                     base_url="http://127.0.0.1:1/api/v3")
+    >>> r.api, r.mode, r.backend.expire_after
+    ('responses', 'session', 86400)
+    """
+
+    api = "responses"
+
+    def __init__(
+        self,
+        *,
+        model: str,
+        api_key: str,
+        base_url: str,
+        mode: str = "session",
+        ttl: int = 86400,
+        prefix_messages: int | None = None,
+        store: ContextStore | None = None,
+        timeout: float = 60.0,
+        max_retries: int = 2,
+        default_headers: Mapping[str, str] | None = None,
+        http_client: Any = None,
+        http_async_client: Any = None,
+        clock: Callable[[], float] = time.time,
+        expiry_margin: float = 300.0,
+        chain_gap: float = 0.1,
+        sleep: Callable[[float], None] = time.sleep,
+        async_sleep: Callable[[float], Any] | None = None,
+        policy: RoutingPolicy | None = None,
+        prefix_min_tokens: int = PREFIX_MIN_TOKENS,
+        delete_retired: bool = False,
+        **_: Any,
+    ) -> None:
+        if mode not in ("session", "common_prefix", "auto"):
+            from .._exceptions import ArkInputError
+
+            raise ArkInputError(f"mode must be 'session' or 'common_prefix'; got {mode!r}.")
+        self.model = model
+        self.mode = mode
+        self.delete_retired = delete_retired
+        self.backend: ResponsesBackend = ResponsesBackend(  # type: ignore[assignment]
+            model=model,
+            client_kwargs={
+                "api_key": api_key,
+                "base_url": base_url,
+                "timeout": timeout,
+                "max_retries": max_retries,
+                "default_headers": default_headers,
+            },
+            expire_after=ttl,
+            chain_gap=chain_gap,
+            http_client=http_client,
+            http_async_client=http_async_client,
+            clock=clock,
+            sleep=sleep,
+            async_sleep=async_sleep,
+        )
+        self.ttl = self.backend.expire_after
+        self.truncation_strategy = None
+        self.prefix_messages = prefix_messages
+        self.store = store if store is not None else default_store()
+        self.clock = clock
+        self.expiry_margin = min(expiry_margin, self.ttl / 4)
+        self.fresh_context_retries = 0  # a chain turn is never resent blindly
+        self._sleep = sleep
+        self._async_sleep = async_sleep or _asyncio_sleep
+        self._inner = policy if policy is not None else policy_for(mode)
+        self._min_tokens = prefix_min_tokens
+        self.policy = _PrefixGuard(self._inner, prefix_min_tokens)
+        self._base_ns = namespace_digest(
+            base_url=base_url,
+            model=model,
+            mode=f"responses:{mode}",
+            truncation=None,
+            api_key=api_key,
+        )
+        self._cfg = RouteConfig(
+            namespace=self._base_ns,
+            mode=mode,
+            ttl=self.ttl,
+            expiry_margin=self.expiry_margin,
+            truncation=False,
+            prefix_messages=prefix_messages,
+            fresh_context_retries=0,
+            clock=clock,
+            backend=self.backend,
+            policy=self.policy,
+        )
+        self._cfgs: dict[str, RouteConfig] = {}
+        self._locks = KeyedLocks(threading.Lock)
+        self._alocks = LoopLocks()
+
+    @classmethod
+    def from_settings(
+        cls, settings: Any, *, api_key: str, model: str | None = None
+    ) -> ResponsesRouter:
+        return cls(
+            model=model or settings.model,
+            api_key=api_key,
+            base_url=settings.base_url,
+            mode=settings.mode,
+            ttl=settings.ttl,
+            prefix_messages=settings.prefix_messages,
+            store=settings.store,
+            timeout=settings.timeout,
+            max_retries=settings.max_retries,
+            default_headers=settings.default_headers,
+            http_client=settings.http_client,
+            http_async_client=settings.http_async_client,
+            delete_retired=getattr(settings, "delete_retired", False),
+        )
+
+    def __repr__(self) -> str:
+        return f"ResponsesRouter(model={self.model!r}, mode={self.mode!r}, ttl={self.ttl})"
+
+    # -- per-call settings -------------------------------------------------------------
+
+    def _cfg_for(self, call: CallSpec) -> RouteConfig:
+        rc: ResponsesCall = call.extra
+        settings = chain_settings(rc)
+        fp = json.dumps(settings, sort_keys=True, separators=(",", ":")) if settings else ""
+        cfg = self._cfgs.get(fp)
+        if cfg is None:
+            ns = hashlib.blake2b(self._base_ns + fp.encode(), digest_size=16).digest()
+            guard = _PrefixGuard(self._inner, self._min_tokens, self._base_ns, _describe(settings))
+            cfg = replace(self._cfg, namespace=ns, policy=guard)
+            if len(self._cfgs) >= 64:
+                self._cfgs.clear()
+            self._cfgs[fp] = cfg
+        return cfg
+
+    def _check(self, messages: Sequence[WireMessage], call: CallSpec) -> list[WireMessage]:
+        validate_conversation_with_tools(messages)
+        check_reserved(call.params)
+        rc = call.extra = responses_call(call.params)
+        check_model_support(self.model, rc)
+        if rc.uncached_reason is not None:  # json_schema: the API refuses it in a cached chain
+            call.plain = "json_schema"
+        return list(messages)
+
+    def _send(self, messages: Sequence[WireMessage], call: CallSpec) -> Sent:
+        msgs = self._check(messages, call)
+        return drive(route(self._cfg_for(call), msgs, call), self._runner(call))
+
+    async def _asend(self, messages: Sequence[WireMessage], call: CallSpec) -> Sent:
+        msgs = self._check(messages, call)
+        return await adrive(route(self._cfg_for(call), msgs, call), self._arunner(call))
+
+    def _done(self, sent: Sent, call: CallSpec, result: ResponsesResult) -> tuple[Any, Usage]:
+        """Prepare the record of a finished turn: the reply's wire message (tool calls
+        included) and the chat-shaped usage."""
+        pending = sent.pending
+        pending.reply_message = result.wire_message()
+        pending.expect_cached = 0  # reasoning is never cached: no truncation check here
+        return self._cfg_for(call), usage_from(result.usage)
+
+    def _route(self, sent: Sent, call: CallSpec, result: ResponsesResult | None) -> RouteInfo:
+        info = replace(stamp(sent.pending.route, call))  # a copy: the record needs the state
+        info.api = "responses"
+        rc: ResponsesCall = call.extra
+        if info.context_id is not None:
+            info.context_id = self.backend.split(info.context_id)[0] or None
+        if result is not None:
+            info.response_id = result.id
+            info.expire_at = rc.expire_at if call.plain is None else None
+        view = sent.pending.view
+        if info.reason == "new_chain" and view is not None:
+            info.new_chain = cast("_PrefixGuard", self._cfg_for(call).policy).changed(view)
+        info.dropped = tuple(rc.dropped)
+        return info
+
+    # -- public API ----------------------------------------------------------------------
+
+    def chat(
+        self,
+        messages: Sequence[WireMessage],
+        params: Mapping[str, Any] | None = None,
+        *,
+        request_id: str | None = None,
+    ) -> RoutedCompletion:
+        call = CallSpec(dict(params or {}), request_id)
+        sent = self._send(messages, call)
+        result = result_of(sent.result)
+        cfg, usage = self._done(sent, call, result)
+        ok = result.status in ("completed", "incomplete")
+        flow = finish(cfg, sent.pending, result.text, usage, ok=ok, final=result)
+        drive(flow, self._runner(call))
+        if self.delete_retired and ok:
+            self._retire(sent, call, result)
+        return RoutedCompletion.from_result(result, self._route(sent, call, result))
+
+    async def achat(
+        self,
+        messages: Sequence[WireMessage],
+        params: Mapping[str, Any] | None = None,
+        *,
+        request_id: str | None = None,
+    ) -> RoutedCompletion:
+        call = CallSpec(dict(params or {}), request_id)
+        sent = await self._asend(messages, call)
+        result = result_of(sent.result)
+        cfg, usage = self._done(sent, call, result)
+        ok = result.status in ("completed", "incomplete")
+        flow = finish(cfg, sent.pending, result.text, usage, ok=ok, final=result)
+        await adrive(flow, self._arunner(call))
+        if self.delete_retired and ok:
+            await self._aretire(sent, call, result)
+        return RoutedCompletion.from_result(result, self._route(sent, call, result))
+
+    def stream(  # type: ignore[override]
+        self,
+        messages: Sequence[WireMessage],
+        params: Mapping[str, Any] | None = None,
+        *,
+        include_usage: bool = True,
+        request_id: str | None = None,
+    ) -> ResponsesStream:
+        from .responses_streams import ResponsesStream
+
+        call = CallSpec(dict(params or {}), request_id, stream=True, include_usage=include_usage)
+        return ResponsesStream(self, messages, call)
+
+    def astream(  # type: ignore[override]
+        self,
+        messages: Sequence[WireMessage],
+        params: Mapping[str, Any] | None = None,
+        *,
+        include_usage: bool = True,
+        request_id: str | None = None,
+    ) -> AsyncResponsesStream:
+        from .responses_streams import AsyncResponsesStream
+
+        call = CallSpec(dict(params or {}), request_id, stream=True, include_usage=include_usage)
+        return AsyncResponsesStream(self, messages, call)
+
+    # -- maintenance -------------------------------------------------------------------
+
+    def _head(
+        self, sent: Sent, call: CallSpec, result: ResponsesResult
+    ) -> tuple[bytes, Put, set[bytes]] | None:
+        """The conversation's head record (its newest turn), the write that moves it to
+        this turn, and the transcripts this history holds (never retired)."""
+        pending, view = sent.pending, sent.pending.view
+        if view is None or pending.chain is None or pending.route.context_id is None:
+            return None
+        guard = cast("_PrefixGuard", self._cfg_for(call).policy)
+        marker = guard.marker_key(view.digests)
+        if marker is None or not result.id:
+            return None
+        key = hashlib.blake2b(marker + b"head", digest_size=16).digest()
+        new_key = pending.chain.extended(result.wire_message())
+        now = self.clock()
+        ttl = self.ttl
+        head = (key, Entry(result.id, "live", now, ttl, new_key), now + ttl)
+        return key, head, set(view.digests.session_keys) | {new_key}
+
+    def _retired(self, old: Entry | None, keep: set[bytes]) -> str | None:
+        """The id to delete: the old head, unless this history still holds it."""
+        if old is None or old.prev is None or old.prev in keep:
+            return None
+        return old.context_id
+
+    def _retire(self, sent: Sent, call: CallSpec, result: ResponsesResult) -> None:
+        head = self._head(sent, call, result)
+        if head is None:
+            return
+        key, put, keep = head
+        (old,) = self.store.get_many([key])
+        self.store.apply([put])
+        rid = self._retired(old, keep)
+        if rid is not None:
+            with contextlib.suppress(ArkError):  # best effort: it expires anyway
+                self.backend.delete(rid)
+
+    async def _aretire(self, sent: Sent, call: CallSpec, result: ResponsesResult) -> None:
+        head = self._head(sent, call, result)
+        if head is None:
+            return
+        key, put, keep = head
+        (old,) = await self.store.aget_many([key])
+        await self.store.aapply([put])
+        rid = self._retired(old, keep)
+        if rid is not None:
+            with contextlib.suppress(ArkError):
+                await self.backend.adelete(rid)
+
+    def delete(self, response_id: str) -> bool:
+        """Delete a stored response (e.g. a retired branch) so it stops costing storage.
+        Never delete an ancestor of a chain you still use."""
+        return self.backend.delete(response_id)
+
+
+def _describe(settings: Mapping[str, Any]) -> str:
+    """A chain's pinned settings, compactly (tool schemas by digest): ``tools=…;thinking=…``."""
+    parts = []
+    for name in ("model", "tools", "thinking", "reasoning"):
+        if name in settings:
+            text = json.dumps(settings[name], sort_keys=True, separators=(",", ":"))
+            if name == "tools":
+                text = hashlib.blake2b(text.encode(), digest_size=6).hexdigest()
+            parts.append(f"{name}={text}")
+    for name in ("tools", "thinking", "reasoning"):
+        if name not in settings:
+            parts.append(f"{name}=")
+    return ";".join(sorted(parts))
+
+
+async def _asyncio_sleep(seconds: float) -> None:
+    import asyncio
+
+    await asyncio.sleep(seconds)
