@@ -33,6 +33,9 @@ MissReason = Literal[
     "evicted",
     "busy",
     "failure",
+    "one_off",
+    "no_repeat",
+    "window_slides",
     "tools",
     "params",
     "new_chain",
@@ -50,7 +53,10 @@ sent plain), ``new_chain``
 (Responses API: the chain's pinned settings changed — tools, thinking, reasoning, model —
 so a new chain starts; :attr:`RouteInfo.new_chain` says which), ``json_schema``
 (Responses API: ``json_schema`` output after a cached turn is refused by the API, so the
-call goes uncached)."""
+call goes uncached). ``mode="auto"`` says why it chose a plain call: ``one_off`` (first
+sight of this system prompt), ``no_repeat`` (seen, but not often enough for a context to
+pay), ``window_slides`` (earlier turns that extend nothing seen: a trimmed or rewritten
+history)."""
 
 
 @dataclass(slots=True)
@@ -67,7 +73,10 @@ class RouteInfo:
     API served the call. ``response_id``: the new response's id (Responses API).
     ``expire_at``: its deadline (UTC seconds). ``new_chain``: which pinned setting changed
     (``tools``, ``thinking``, ``reasoning``, ``model``), when ``reason == "new_chain"``.
-    ``dropped``: request fields the API has no place for (e.g. ``stop`` on Responses)."""
+    ``dropped``: request fields the API has no place for (e.g. ``stop`` on Responses).
+    ``decision``: ``mode="auto"`` only, why it chose this plan (``continues``,
+    ``group_continues``, ``prefix_repeats``, ``one_off``, ``no_repeat``,
+    ``window_slides``, ``no_prefix``; see docs/architecture.md, "The auto policy")."""
 
     outcome: Outcome
     reason: MissReason | None
@@ -78,6 +87,7 @@ class RouteInfo:
     attempts: int = 1
     create_tokens: int = 0  # prompt tokens billed for creating contexts during this call
     truncated: bool = False  # the server served less history than the context held
+    decision: str | None = None  # mode="auto": why this plan (adaptive.Reason)
     api: Api = "context"
     response_id: str | None = None
     expire_at: int | None = None
@@ -94,6 +104,7 @@ class RouteInfo:
             "request_bytes": self.request_bytes,
             "context_create_tokens": self.create_tokens,
             "context_truncated": self.truncated,
+            "context_decision": self.decision,
         }
         if self.api == "responses":
             meta["caching_api"] = "responses"

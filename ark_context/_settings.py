@@ -34,7 +34,9 @@ from ._validation import (
     check_unknown_kwargs,
     looks_secret,
 )
+from .adaptive import check_mode
 from .catalog import model_id_advice, thinking_advice
+from .costs import Prices
 from .policy import check_fresh_context_retries
 from .stores._base import ContextStore
 
@@ -114,14 +116,23 @@ class ArkContextParams(BaseModel):
         "and unknown names use the Context API). `context` or `responses`: that API, e.g. for "
         "an `ep-...` endpoint of a Responses-API model.",
     )
-    mode: Literal["session", "common_prefix"] = Field(
-        default="session",
-        description="`session`: one context per conversation, growing with the chat. "
-        "`common_prefix`: one shared, read-only context per system prompt.",
+    mode: Literal["auto", "session", "common_prefix"] = Field(
+        default="auto",
+        description="`auto`: per call, a plain call, a shared context for a system prompt "
+        "that repeats, or a session context for a conversation that continues, whichever "
+        "the evidence says pays. `session`: always one context per conversation. "
+        "`common_prefix`: always one shared, read-only context per system prompt.",
     )
-    ttl: int = Field(
-        default=86400,
-        description="Context time-to-live in seconds, [3600, 604800]; restarts at every use.",
+    ttl: int | None = Field(
+        default=None,
+        description="Context time-to-live in seconds, [3600, 604800]; restarts at every use. "
+        "None: 3600 in auto mode, 86400 otherwise.",
+    )
+    prices: dict[str, float] | None = Field(
+        default=None,
+        description="What auto mode judges by, CNY per million tokens: any of `input`, "
+        "`output`, `cached_ratio` (cached input / input), `storage_per_hour`. None: the "
+        "model's list prices when known, else doubao-1.5-pro-32k's.",
     )
     truncation_strategy: dict[str, Any] | None = Field(
         default=None,
@@ -130,7 +141,8 @@ class ArkContextParams(BaseModel):
     )
     prefix_messages: int | None = Field(
         default=None,
-        description="common_prefix mode: how many leading messages form the cached prefix; "
+        description="common_prefix and auto modes: how many leading messages form the shared "
+        "prefix; "
         "None: all leading system messages.",
     )
     temperature: float | None = Field(default=None, description="Sampling temperature.")
@@ -243,8 +255,23 @@ class ArkContextParams(BaseModel):
 
     @field_validator("ttl")
     @classmethod
-    def _ark_ttl(cls, v: int) -> int:
-        return check_ttl(v)
+    def _ark_ttl(cls, v: int | None) -> int | None:
+        return None if v is None else check_ttl(v)
+
+    @field_validator("mode", mode="before")
+    @classmethod
+    def _ark_mode(cls, v: Any) -> Any:
+        return check_mode(v)
+
+    @field_validator("prices", mode="before")
+    @classmethod
+    def _ark_prices(cls, v: Any) -> Any:
+        if v is None:
+            return None
+        if isinstance(v, Prices):
+            v = {f: getattr(v, f) for f in ("input", "output", "cached_ratio", "storage_per_hour")}
+        Prices.coerce(v, "prices")  # raises ArkConfigError naming prices.<field>
+        return dict(v)
 
     @field_validator("fresh_context_retries", mode="before")
     @classmethod
@@ -367,6 +394,7 @@ class ArkContextParams(BaseModel):
             self.timeout,
             self.max_retries,
             self.fresh_context_retries,
+            repr(self.prices),
             self.delete_retired,
             repr(self.default_headers),
             id(self.store),

@@ -46,9 +46,10 @@ def check_truncation(mode: str, strategy: dict[str, Any] | None) -> dict[str, An
     """Validate a truncation strategy for ``mode``."""
     if strategy is None:
         return None
-    if mode != "session":
+    if mode not in ("session", "auto"):
         raise ArkConfigError(
-            "truncation_strategy is only supported in session mode; remove it or set mode='session'."
+            "truncation_strategy is only supported in session mode (and in auto mode, for "
+            "the session contexts it creates); remove it or set mode='session'."
         )
     if not isinstance(strategy, dict):
         raise ArkConfigError(f"truncation_strategy must be a dict; got {type(strategy).__name__}.")

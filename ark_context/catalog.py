@@ -310,17 +310,16 @@ def model_id_advice(model: str, api: CachingAPI = "context") -> str | None:
     """What to tell a caller who passed ``model`` to a class that speaks ``api``, or ``None``
     when there is nothing to say. The one place this wording lives.
 
-    Today both adapters speak the Context API, which takes endpoint ids only."""
+    With ``caching_api="auto"`` the adapters pick the API from this table, so the advice
+    that matters is a Context-API Model ID: the Context API takes endpoint ids only."""
     info = lookup(model)
     if info is None or api != "context":
         return None
     if info.api == "responses":
         return (
-            f"model={model!r} caches through Ark's Responses API, not the Context API; "
-            "this version sends its calls to the Context API, which Ark refuses for it. "
-            "Pass the endpoint id (ep-...) of a Context-API model (for example one on "
-            "doubao-1-5-pro-32k-250115), or set caching_api='context' if your gateway "
-            "serves this name on the Context API."
+            f"model={model!r} caches through Ark's Responses API, not the Context API, "
+            "which Ark refuses for it. Leave caching_api='auto' (or set 'responses'), "
+            "unless your gateway serves this name on the Context API."
         )
     return (
         f"model={model!r} is a Model ID, but Ark's Context API takes endpoint ids: pass the "

@@ -34,6 +34,7 @@ __all__ = [
     "CostModel",
     "Prices",
     "billed_usage",
+    "prices_for",
 ]
 
 _PER = 1_000_000.0  # prices are CNY per million tokens
@@ -108,6 +109,49 @@ class Prices:
 
 
 DEFAULT_PRICES = Prices()
+
+
+def prices_for(model: str, given: Any = None, setting: str = "prices") -> Prices:
+    """The prices ``auto`` judges by for ``model``: the catalog's list prices when it knows
+    the model (its first tier), else :data:`DEFAULT_PRICES` (the Context API's
+    doubao-1.5-pro-32k), with the fields of ``given`` (a :class:`Prices` or a mapping of
+    some of its fields) on top. Bad values raise :class:`~ark_context.ArkConfigError`
+    naming ``setting``.
+
+    >>> prices_for("ep-123", {"cached_ratio": 0.1}).cached_ratio
+    0.1
+    >>> prices_for("doubao-seed-1-6-250615").input
+    0.8
+    """
+    if isinstance(given, Prices):
+        return given
+    base = DEFAULT_PRICES
+    from .catalog import lookup  # the model table; only read for a model it may know
+
+    info = lookup(model) if model else None
+    if info is not None and info.prices is not None and info.prices.tiers:
+        tier, listed = info.prices.tiers[0], info.prices
+        base = Prices(
+            input=tier.input,
+            output=tier.output if tier.output is not None else DEFAULT_PRICES.output,
+            cached_ratio=round(min(listed.cached_input / tier.input, 1.0), 6)
+            if tier.input
+            else 0.2,
+            storage_per_hour=listed.storage
+            if listed.storage is not None
+            else DEFAULT_PRICES.storage_per_hour,
+        )
+    if given is None:
+        return base
+    if not isinstance(given, Mapping):
+        return Prices.coerce(given, setting)  # raises, naming the setting
+    fields = {
+        "input": base.input,
+        "output": base.output,
+        "cached_ratio": base.cached_ratio,
+        "storage_per_hour": base.storage_per_hour,
+    }
+    return Prices.coerce({**fields, **given} if set(given) <= set(fields) else given, setting)
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ as cheap as ``import langchain_core.language_models``.
 
 >>> from langchain_ark_context import ChatArkContext
 >>> ChatArkContext(model="ep-demo", api_key="k").mode
-'session'
+'auto'
 """
 
 from __future__ import annotations

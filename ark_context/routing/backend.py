@@ -134,13 +134,17 @@ class ContextAPIBackend:
 
     # -- requests ----------------------------------------------------------------------
 
-    def _create_kwargs(self, messages: list[WireMessage], call: CallSpec) -> dict[str, Any]:
+    def _create_kwargs(
+        self, messages: list[WireMessage], call: CallSpec, shared: bool
+    ) -> dict[str, Any]:
+        # A shared prefix is a common_prefix context; a session context (in session or
+        # auto mode) grows with its conversation and carries the truncation strategy.
         return {
             "model": self.model,
             "messages": messages,
-            "mode": self.mode,
+            "mode": "common_prefix" if shared else "session",
             "ttl": self.ttl,
-            "truncation_strategy": self.truncation_strategy,
+            "truncation_strategy": None if shared else self.truncation_strategy,
             "request_id": call.request_id,
         }
 
@@ -162,13 +166,14 @@ class ContextAPIBackend:
     def create(
         self, messages: list[WireMessage], call: CallSpec, *, shared: bool = False
     ) -> Created:
-        return _created(self.client.create_context(**self._create_kwargs(messages, call)))
+        kw = self._create_kwargs(messages, call, shared)
+        return _created(self.client.create_context(**kw))
 
     async def acreate(
         self, messages: list[WireMessage], call: CallSpec, *, shared: bool = False
     ) -> Created:
         client: Any = self.async_client
-        return _created(await client.create_context(**self._create_kwargs(messages, call)))
+        return _created(await client.create_context(**self._create_kwargs(messages, call, shared)))
 
     def send(
         self, state: str | None, messages: list[WireMessage], call: CallSpec, *, idempotent: bool

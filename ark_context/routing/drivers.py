@@ -138,10 +138,8 @@ class SyncRunner(_Runner[KeyedLocks[threading.Lock], Callable[[float], None]]):
     def apply(self, puts: Sequence[Put], deletes: Sequence[bytes]) -> None:
         self.store.apply(puts, deletes)
 
-    def create(self, messages: list[WireMessage], shared: bool = False) -> Created:
-        if shared:
-            return self.backend.create(messages, self.call, shared=True)
-        return self.backend.create(messages, self.call)
+    def create(self, messages: list[WireMessage], shared: bool) -> Created:
+        return self.backend.create(messages, self.call, shared=shared)
 
     def send(self, state: str | None, messages: list[WireMessage], idempotent: bool) -> object:
         result = self.backend.send(state, messages, self.call, idempotent=idempotent)
@@ -180,10 +178,8 @@ class AsyncRunner(_Runner["LoopLocks", Callable[[float], Awaitable[Any]]]):
     async def apply(self, puts: Sequence[Put], deletes: Sequence[bytes]) -> None:
         await self.store.aapply(puts, deletes)
 
-    async def create(self, messages: list[WireMessage], shared: bool = False) -> Created:
-        if shared:
-            return await self.backend.acreate(messages, self.call, shared=True)
-        return await self.backend.acreate(messages, self.call)
+    async def create(self, messages: list[WireMessage], shared: bool) -> Created:
+        return await self.backend.acreate(messages, self.call, shared=shared)
 
     async def send(
         self, state: str | None, messages: list[WireMessage], idempotent: bool

@@ -22,7 +22,16 @@ from .._route_types import MissReason, Outcome, RouteInfo
 from ..stores import Entry
 from .ops import Apply, Claim, Create, Flow, Get, Send, Sleep, run
 from .outcomes import Pending, Retry, RouteConfig, Sent
-from .policies import CallView, CreateSession, Digests, Plain, Recorded, ReuseSession, UsePrefix
+from .policies import (
+    CallView,
+    CreateSession,
+    Digests,
+    Plain,
+    Plan,
+    Recorded,
+    ReuseSession,
+    UsePrefix,
+)
 from .prefix import prefix_plan, shared_create
 from .record import finish
 from .rules import backoff, retryable
@@ -110,6 +119,16 @@ def route(cfg: RouteConfig, msgs: list[WireMessage], call: CallSpec) -> Flow[Sen
     recorded = _recorded(cfg, d, seen, now, complete)
     view = CallView(d, now, recorded, prefix_entry, evidence, complete)
     plan = cfg.policy.decide(view)
+    sent = yield from _carry_out(cfg, view, plan, call, seen)
+    sent.pending.route.decision = plan.decision
+    return sent
+
+
+def _carry_out(
+    cfg: RouteConfig, view: CallView, plan: Plan, call: CallSpec, seen: dict[bytes, Entry | None]
+) -> Flow[Sent]:
+    """Carry out the policy's plan (``seen``: the session records read so far)."""
+    d, now, recorded, complete = view.digests, view.now, view.recorded, view.complete
     if isinstance(plan, Plain):
         return (yield from _plain(cfg, view, plan.reason))
     if isinstance(plan, UsePrefix):

@@ -4,10 +4,10 @@ A routing policy is pure: :meth:`RoutingPolicy.decide` maps a :class:`CallView` 
 messages, their digests, the longest live session hit and why longer ones missed, the
 shared-prefix entry, the trailing-turn split, and any evidence entries the policy asked
 for) to a :class:`Plan`. The flows carry the plan out; they never ask why. ``session`` and
-``common_prefix`` are the two policies here; a cost-aware ``auto`` policy plugs in the
-same way: it names extra store keys to read (:meth:`~RoutingPolicy.evidence_keys`) and
-entries to write after the call (:meth:`~RoutingPolicy.evidence`), without touching a
-flow. See docs/architecture.md ("Policy seam").
+``common_prefix`` are the two policies here; the cost-aware ``auto`` policy
+(:mod:`.auto`, the default) plugs in the same way: it names extra store keys to read
+(:meth:`~RoutingPolicy.evidence_keys`) and entries to write after the call
+(:meth:`~RoutingPolicy.evidence`), without touching a flow. See docs/architecture.md ("Policy seam").
 
 >>> policy = policy_for("session")
 >>> policy.name, policy.wants_session, policy.wants_prefix
@@ -16,9 +16,9 @@ flow. See docs/architecture.md ("Policy seam").
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from .._messages import Chain, WireMessage
@@ -128,7 +128,10 @@ class CallView:
 
 @dataclass(frozen=True, slots=True)
 class ReuseSession:
-    """Claim the longest live session context and send the rest; else create one."""
+    """Claim the longest live session context and send the rest; else create one.
+    ``decision`` (every plan): why the policy chose it, reported as ``RouteInfo.decision``."""
+
+    decision: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,11 +139,14 @@ class CreateSession:
     """Create a session context seeded with the history before the trailing turn."""
 
     reason: MissReason
+    decision: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class UsePrefix:
     """Use (or create, once per process) the shared context of the leading prefix."""
+
+    decision: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -148,6 +154,7 @@ class Plain:
     """Plain ``/chat/completions`` with the whole history; nothing is recorded."""
 
     reason: MissReason
+    decision: str | None = None
 
 
 Plan = ReuseSession | CreateSession | UsePrefix | Plain
@@ -166,8 +173,12 @@ class RoutingPolicy(Protocol):
 
     def decide(self, view: CallView) -> Plan: ...
 
-    def evidence(self, view: CallView, route: RouteInfo, ok: bool) -> Sequence[Put]:
-        """Extra store entries to write when the call ends (``ok``: it completed)."""
+    def evidence(
+        self, view: CallView, route: RouteInfo, ok: bool, reply: Mapping[str, Any]
+    ) -> Sequence[Put]:
+        """Extra store entries to write when the call ends (``ok``: it completed with
+        ``reply``, the assistant's wire message as the next history will carry it: text,
+        and tool calls when it made any)."""
         ...
 
 
@@ -190,7 +201,9 @@ class SessionPolicy:
             return ReuseSession()
         return CreateSession(view.miss or "new")
 
-    def evidence(self, view: CallView, route: RouteInfo, ok: bool) -> Sequence[Put]:
+    def evidence(
+        self, view: CallView, route: RouteInfo, ok: bool, reply: Mapping[str, Any]
+    ) -> Sequence[Put]:
         return ()
 
 
@@ -209,10 +222,13 @@ class CommonPrefixPolicy:
             return Plain("no_prefix")  # no leading system prompt (or nothing after it)
         return UsePrefix()
 
-    def evidence(self, view: CallView, route: RouteInfo, ok: bool) -> Sequence[Put]:
+    def evidence(
+        self, view: CallView, route: RouteInfo, ok: bool, reply: Mapping[str, Any]
+    ) -> Sequence[Put]:
         return ()
 
 
 def policy_for(mode: str) -> RoutingPolicy:
-    """The built-in policy of a ``mode``."""
+    """The built-in policy of a forced ``mode`` (``session`` or ``common_prefix``; the
+    router builds ``auto``'s :class:`~ark_context.routing.auto.AutoPolicy` itself)."""
     return SessionPolicy() if mode == "session" else CommonPrefixPolicy()

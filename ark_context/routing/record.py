@@ -34,7 +34,8 @@ def finish(
     if route.context_id is not None:
         _record(cfg, pending, reply, usage, ok, final, puts, deletes)
     if pending.view is not None:
-        puts.extend(cfg.policy.evidence(pending.view, route, ok and not route.truncated))
+        answered = pending.reply_message or {"role": "assistant", "content": reply}
+        puts.extend(cfg.policy.evidence(pending.view, route, ok and not route.truncated, answered))
     if puts or deletes:
         yield from run(Apply(puts=puts, deletes=deletes))
 

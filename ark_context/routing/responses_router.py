@@ -121,8 +121,10 @@ class _PrefixGuard:
                 return Plain("no_prefix")
         return plan
 
-    def evidence(self, view: CallView, route: RouteInfo, ok: bool) -> Sequence[Put]:
-        puts = list(self.inner.evidence(view, route, ok))
+    def evidence(
+        self, view: CallView, route: RouteInfo, ok: bool, reply: Mapping[str, Any]
+    ) -> Sequence[Put]:
+        puts = list(self.inner.evidence(view, route, ok, reply))
         marker = self.marker_key(view.digests)
         if ok and marker is not None and route.outcome != "reused" and route.context_id is not None:
             from ..stores import Entry
@@ -169,6 +171,7 @@ class ResponsesRouter(ContextRouter):
         policy: RoutingPolicy | None = None,
         prefix_min_tokens: int = PREFIX_MIN_TOKENS,
         delete_retired: bool = False,
+        prices: Any = None,
         **_: Any,
     ) -> None:
         if mode not in ("session", "common_prefix", "auto"):
@@ -204,6 +207,11 @@ class ResponsesRouter(ContextRouter):
         self.fresh_context_retries = 0  # a chain turn is never resent blindly
         self._sleep = sleep
         self._async_sleep = async_sleep or _asyncio_sleep
+        if policy is None and mode == "auto":  # the same auto policy as the Context API's
+            from ..costs import CostModel, prices_for
+            from .auto import AutoPolicy
+
+            policy = AutoPolicy(CostModel(prices_for(model, prices), self.ttl))
         self._inner = policy if policy is not None else policy_for(mode)
         self._min_tokens = prefix_min_tokens
         self.policy = _PrefixGuard(self._inner, prefix_min_tokens)
@@ -239,7 +247,8 @@ class ResponsesRouter(ContextRouter):
             api_key=api_key,
             base_url=settings.base_url,
             mode=settings.mode,
-            ttl=settings.ttl,
+            # ttl None (auto mode's default) is the Context API's; a chain keeps its default
+            ttl=86400 if settings.ttl is None else settings.ttl,
             prefix_messages=settings.prefix_messages,
             store=settings.store,
             timeout=settings.timeout,
@@ -248,6 +257,7 @@ class ResponsesRouter(ContextRouter):
             http_client=settings.http_client,
             http_async_client=settings.http_async_client,
             delete_retired=getattr(settings, "delete_retired", False),
+            prices=getattr(settings, "prices", None),
         )
 
     def __repr__(self) -> str:

@@ -15,12 +15,14 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, cast
 
-from .._exceptions import ArkInputError
 from .._messages import WireMessage, namespace_digest, validate_conversation
 from .._route_types import RoutedCompletion
 from .._validation import check_truncation, check_ttl
+from ..adaptive import check_mode
+from ..costs import CostModel, Prices, prices_for
 from ..stores import ContextStore, default_store
 from ..tool_messages import validate_conversation_with_tools
+from .auto import AUTO_TTL, AutoPolicy
 from .backend import CallSpec, ContextAPIBackend, stamp
 from .drivers import AsyncRunner, KeyedLocks, LoopLocks, SyncRunner, adrive, drive
 from .flows import Pending, RouteConfig, Sent, finish, route
@@ -44,6 +46,13 @@ __all__ = ["ContextRouter"]
 class ContextRouter:
     """Routes full conversations to Ark contexts. One per (key, endpoint, mode) setting.
 
+    ``mode``: ``auto`` (default; :class:`~ark_context.routing.auto.AutoPolicy`: plain,
+    shared prefix or session per call, whichever the evidence says pays), ``session`` or
+    ``common_prefix`` (force one). ``ttl`` (None: 3600 s in auto mode, else 86400 s).
+    ``prices``: what auto judges by (:class:`~ark_context.costs.Prices` or a mapping of
+    its fields; None: the model's list prices when the catalog knows it, else the
+    defaults).
+
     ``fresh_context_retries`` (default 1): after a session send fails in a way that may
     be retried (a dropped connection, a timeout, 429, 5xx), the failed context is dropped
     and the call starts over this many times on a fresh context seeded from the history.
@@ -62,8 +71,8 @@ class ContextRouter:
         model: str,
         api_key: str,
         base_url: str,
-        mode: str = "session",
-        ttl: int = 86400,
+        mode: str = "auto",
+        ttl: int | None = None,
         truncation_strategy: Mapping[str, Any] | None = None,
         prefix_messages: int | None = None,
         store: ContextStore | None = None,
@@ -80,12 +89,12 @@ class ContextRouter:
         sleep: Callable[[float], None] = time.sleep,
         async_sleep: Callable[[float], Any] | None = None,
         policy: RoutingPolicy | None = None,
+        prices: Prices | Mapping[str, float] | None = None,
     ) -> None:
-        if mode not in ("session", "common_prefix"):
-            raise ArkInputError(f"mode must be 'session' or 'common_prefix'; got {mode!r}.")
+        self.mode = check_mode(mode)
         self.model = model
-        self.mode = mode
-        self.ttl = check_ttl(ttl)
+        self.ttl = check_ttl(ttl if ttl is not None else default_ttl(mode))
+        self.prices = prices_for(model, prices)
         self.truncation_strategy = check_truncation(
             mode, dict(truncation_strategy) if truncation_strategy else None
         )
@@ -113,6 +122,8 @@ class ContextRouter:
             client=client,
             async_client=async_client,
         )
+        if policy is None:
+            policy = AutoPolicy(CostModel(self.prices, self.ttl)) if mode == "auto" else None
         self.policy: RoutingPolicy = policy if policy is not None else policy_for(mode)
         self._cfg = RouteConfig(
             namespace=namespace_digest(
@@ -162,6 +173,7 @@ class ContextRouter:
             http_client=settings.http_client,
             http_async_client=settings.http_async_client,
             fresh_context_retries=fresh,
+            prices=getattr(settings, "prices", None),
         )
 
     def __repr__(self) -> str:
@@ -291,6 +303,12 @@ class ContextRouter:
     ) -> None:
         flow = finish(self._cfg, pending, reply, usage, ok=ok, final=final)
         await adrive(flow, self._arunner(call))
+
+
+def default_ttl(mode: str) -> int:
+    """The ttl when none is set: one hour in auto mode (the API's minimum: a context auto
+    created stops costing storage soon after its last use), else a day."""
+    return AUTO_TTL if mode == "auto" else 86400
 
 
 async def _asyncio_sleep(seconds: float) -> None:

@@ -52,7 +52,9 @@ class Passed(BaseCallbackHandler):
 
 
 def _llm(emu: Emulator, model: str) -> ChatArkContext:
-    return ChatArkContext(model=model, api_key="k", base_url=emu.base_url, max_retries=0)
+    return ChatArkContext(
+        model=model, api_key="k", base_url=emu.base_url, max_retries=0, mode="session"
+    )
 
 
 def _check(emu: Emulator, passed: Passed, *, cached: bool = True) -> list[dict[str, Any]]:

@@ -10,7 +10,12 @@ import pytest
 
 @pytest.mark.parametrize(
     "module",
-    ["ark_context.costs", "ark_context.adaptive", "llama_index_ark_context.usage"],
+    [
+        "ark_context.costs",
+        "ark_context.adaptive",
+        "ark_context.routing.auto",
+        "llama_index_ark_context.usage",
+    ],
 )
 def test_docstring_examples(module: str) -> None:
     result = doctest.testmod(importlib.import_module(module))

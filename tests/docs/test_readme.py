@@ -254,6 +254,9 @@ def _scenarios(emu: Any, strict_url: str, small_url: str) -> dict[str, Callable[
     return {
         "`ttl` outside [3600, 604800]": lambda: _chat(**ok, ttl=60),
         "Unknown `mode`": lambda: _chat(**ok, mode="cache"),
+        'A price out of range (`prices={"cached_ratio": 1.5}`)': lambda: _chat(
+            **ok, prices={"cached_ratio": 1.5}
+        ),
         '`truncation_strategy` with `mode="common_prefix"`': lambda: _chat(
             **ok,
             mode="common_prefix",
@@ -306,9 +309,10 @@ def _scenarios(emu: Any, strict_url: str, small_url: str) -> dict[str, Callable[
 
 
 def _wrong_endpoint(emu: Any) -> None:
-    # The emulator accepts any endpoint id; inject the answer Ark documents for an unknown one.
+    # The emulator accepts any endpoint id; inject the answer Ark documents for an unknown one
+    # (on the plain call auto makes for a first sight).
     emu.inject_fault(
-        "/context/create",
+        "/chat/completions",
         "status",
         status=404,
         code="InvalidEndpointOrModel.NotFound",

@@ -148,6 +148,7 @@ def make(ark: FakeArk, **kw: Any) -> ChatArkContext:
         "model": "ep-unit",
         "api_key": KEY,
         "base_url": "http://ark.test/api/v3",
+        "mode": "session",  # the scripted server expects session contexts
         "store": InMemoryStore(),
         "max_retries": 0,
         "http_client": httpx.Client(transport=transport),

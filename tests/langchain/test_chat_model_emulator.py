@@ -50,6 +50,7 @@ def make(emu: Emulator, **kw: Any) -> ChatArkContext:
         "model": MODEL,
         "api_key": "it-key",
         "base_url": emu.base_url,
+        "mode": "session",  # these tests are about session contexts
         "store": InMemoryStore(),
     }
     params.update(kw)

@@ -28,7 +28,9 @@ def get_weather(city: str) -> str:
 
 @pytest.fixture
 def llm(responses_emu: Emulator) -> Iterator[ChatArkContext]:
-    yield ChatArkContext(model=MODEL, api_key="k", base_url=responses_emu.base_url, max_retries=0)
+    yield ChatArkContext(
+        model=MODEL, api_key="k", base_url=responses_emu.base_url, max_retries=0, mode="session"
+    )
 
 
 def _stream(model: Any, prompt: Any) -> Any:
@@ -72,7 +74,12 @@ def test_reasoning_is_surfaced_counted_and_never_resent(
     llm: ChatArkContext, responses_emu: Emulator
 ) -> None:
     thinking = ChatArkContext(
-        model=MODEL, api_key="k", base_url=responses_emu.base_url, max_retries=0, thinking="enabled"
+        model=MODEL,
+        api_key="k",
+        base_url=responses_emu.base_url,
+        max_retries=0,
+        thinking="enabled",
+        mode="session",
     )
     history: list[Any] = [HumanMessage("Why is the sky blue?")]
     first = thinking.invoke(history)

@@ -51,8 +51,9 @@ class TestChatArkContextIntegration(ArkCapabilities, ChatModelIntegrationTests):
         return {"invoke": ["cache_read_input"], "stream": ["cache_read_input"]}
 
     def invoke_with_cache_read_input(self, *, stream: bool = False) -> AIMessage:
-        """Two turns of one conversation: the second is served from the context."""
-        llm = ChatArkContext(**self.chat_model_params)
+        """Two turns of one conversation: the second is served from the context (session
+        mode: in auto mode the second turn creates the context, also read from cache)."""
+        llm = ChatArkContext(**self.chat_model_params, mode="session")
         history: list[Any] = [SystemMessage("You answer briefly."), HumanMessage("Hello")]
         first = llm.invoke(history)
         history += [AIMessage(first.content), HumanMessage("And again?")]

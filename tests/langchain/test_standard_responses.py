@@ -54,7 +54,12 @@ class TestChatArkContextResponsesIntegration(ResponsesCapabilities, ChatModelInt
 
     @property
     def chat_model_params(self) -> dict[str, Any]:
-        return {"model": MODEL, "api_key": "test-key", "base_url": self.emu.base_url}
+        return {
+            "model": MODEL,
+            "api_key": "test-key",
+            "base_url": self.emu.base_url,
+            "mode": "session",
+        }
 
     @property
     def model_override_value(self) -> str:

@@ -36,7 +36,9 @@ TOOLS = [FunctionTool.from_defaults(get_weather), FunctionTool.from_defaults(get
 
 @pytest.fixture
 def llm(responses_emu: Emulator) -> Iterator[ArkContextLLM]:
-    yield ArkContextLLM(model=MODEL, api_key="k", base_url=responses_emu.base_url, max_retries=0)
+    yield ArkContextLLM(
+        model=MODEL, api_key="k", base_url=responses_emu.base_url, max_retries=0, mode="session"
+    )
 
 
 def _both_tools(messages: Any, params: Any) -> Any:
@@ -126,7 +128,12 @@ def test_reasoning_comes_back_as_a_thinking_block_and_is_never_resent(
     llm: ArkContextLLM, responses_emu: Emulator
 ) -> None:
     thinking = ArkContextLLM(
-        model=MODEL, api_key="k", base_url=responses_emu.base_url, max_retries=0, thinking="enabled"
+        model=MODEL,
+        api_key="k",
+        base_url=responses_emu.base_url,
+        max_retries=0,
+        thinking="enabled",
+        mode="session",
     )
     history = [ChatMessage(role="user", content="Why is the sky blue?")]
     first = thinking.chat(history)

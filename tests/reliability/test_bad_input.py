@@ -95,7 +95,8 @@ def net() -> Iterator[respx.MockRouter]:
 def build(adapter: str, **settings: Any) -> Any:
     """A model with the router's and clients' backoff sleeps made instant."""
     cls = ChatArkContext if adapter == "langchain" else ArkContextLLM
-    kw: dict[str, Any] = {"model": "ep-bad", "api_key": KEY, "base_url": BASE}
+    # session mode: these tests are about what reaches a session context
+    kw: dict[str, Any] = {"model": "ep-bad", "api_key": KEY, "base_url": BASE, "mode": "session"}
     kw.update(settings)
     kw.setdefault("store", InMemoryStore())
     llm = cls(**kw)

@@ -125,6 +125,7 @@ def make_kit(
         "api_key": key,
         "base_url": emu.base_url,
         "ttl": TTL,
+        "mode": "session",  # the faults hit session contexts (create, reuse, recreate)
         "store": InMemoryStore(),
         "http_client": http,
         "http_async_client": ahttp,

@@ -158,6 +158,7 @@ async def test_thousand_conversations_with_random_faults(flaky: FlakyProcess) ->
         model="ep-load",
         api_key="load-key-5c1e",
         base_url=flaky.base_url,
+        mode="session",
         store=InMemoryStore(),
         http_async_client=http,
     )

@@ -43,7 +43,7 @@ class CountingPolicy:
             return Plain("new")
         return UsePrefix()
 
-    def evidence(self, view, route, ok):
+    def evidence(self, view, route, ok, reply):
         key = view.digests.prefix_key
         if not ok or key is None:
             return []

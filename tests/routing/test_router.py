@@ -35,6 +35,8 @@ class Clock:
 
 
 def make_router(emu, *, store=None, key=KEY, clock=None, **kw) -> ContextRouter:
+    kw.setdefault("mode", "session")  # these tests are about session contexts
+
     async def no_async_sleep(_s: float) -> None:
         return None
 

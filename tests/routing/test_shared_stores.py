@@ -58,6 +58,7 @@ def server(emu, store) -> ContextRouter:
 
     return ContextRouter(
         model="ep-fleet",
+        mode="session",  # one session context shared by a fleet
         api_key=KEY,
         base_url=emu.base_url,
         store=store,

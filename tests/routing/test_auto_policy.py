@@ -1,0 +1,156 @@
+"""The auto policy without sockets: its plans, its evidence, its settings and bad input."""
+
+from __future__ import annotations
+
+import pytest
+
+from ark_context import ArkConfigError, ArkContextParams
+from ark_context import wire_message as W
+from ark_context.costs import Prices, prices_for
+from ark_context.router import ContextRouter
+from ark_context.routing.auto import AutoPolicy, estimate_tokens
+from ark_context.routing.backend import CallSpec, ContextAPIBackend
+from ark_context.routing.flows import digests_for
+from ark_context.routing.policies import CallView, CreateSession, Plain, UsePrefix
+
+from .fakes import Rig
+
+SYSTEM = W("system", "You are the warehouse assistant. " * 20)
+BASE = "http://127.0.0.1:9/api/v3"
+REPLY = {"role": "assistant", "content": "reply"}
+
+
+def view(rig: Rig, history):
+    d = digests_for(rig.cfg, history)
+    keys = rig.cfg.policy.evidence_keys(d)
+    evidence = dict(zip(keys, rig.store.get_many(list(keys)), strict=True))
+    return CallView(d, rig.clock(), (), None, evidence)
+
+
+def test_calls_in_flight_count_as_sightings_of_a_new_prompt():
+    rig = Rig(mode="auto", policy=AutoPolicy())
+    plans = [rig.cfg.policy.decide(view(rig, [SYSTEM, W("user", f"q{i}")])) for i in range(3)]
+    # nothing is in the store yet (no call has finished): the first is a one-off, the
+    # concurrent ones behind the same prompt share a context
+    shared = UsePrefix("prefix_repeats")
+    assert plans == [Plain("one_off", "one_off"), shared, shared]
+
+
+def test_a_plain_call_leaves_evidence_so_the_next_turn_gets_a_session():
+    rig = Rig(mode="auto", policy=AutoPolicy())
+    h = [SYSTEM, W("user", "hi")]
+    reply, route = rig.chat(h)
+    assert (route.outcome, route.decision, route.reason) == ("bypassed", "one_off", "one_off")
+    h += [W("assistant", reply), W("user", "and then?")]
+    plan = rig.cfg.policy.decide(view(rig, h))
+    assert plan == CreateSession("new", "continues")
+    reply, route = rig.chat(h)
+    assert (route.outcome, route.decision) == ("created", "continues")
+    assert rig.backend.creates == [h[:3]]
+    h += [W("assistant", reply), W("user", "more")]
+    _, route = rig.chat(h)
+    assert (route.outcome, route.decision) == ("reused", "continues")
+
+
+def test_a_failed_call_writes_no_evidence():
+    policy = AutoPolicy()
+    rig = Rig(mode="auto", policy=policy)
+    h = [SYSTEM, W("user", "hi")]
+    v = view(rig, h)
+    from ark_context._route_types import RouteInfo
+
+    route = RouteInfo("bypassed", "one_off", None, "auto")
+    assert policy.evidence(v, route, False, REPLY) == ()
+    assert len(policy.evidence(v, route, True, REPLY)) == 3
+
+
+def test_shared_contexts_are_common_prefix_and_sessions_carry_the_truncation():
+    backend = ContextAPIBackend(
+        model="ep-x",
+        mode="auto",
+        ttl=3600,
+        truncation_strategy={"type": "rolling_tokens", "rolling_tokens": True},
+        client_kwargs={},
+    )
+    call = CallSpec({})
+    shared = backend._create_kwargs([SYSTEM], call, True)
+    session = backend._create_kwargs([SYSTEM], call, False)
+    assert (shared["mode"], shared["truncation_strategy"]) == ("common_prefix", None)
+    assert (session["mode"], session["truncation_strategy"]["type"]) == (
+        "session",
+        "rolling_tokens",
+    )
+
+
+def test_estimate_tokens_grows_with_the_text():
+    assert estimate_tokens([SYSTEM]) > estimate_tokens([W("user", "hi")]) > 0
+
+
+# -- settings --------------------------------------------------------------------------------
+
+
+def test_auto_is_the_default_with_a_one_hour_ttl():
+    p = ArkContextParams(model="ep-1", api_key="k")
+    assert (p.mode, p.ttl) == ("auto", None)
+    r = ContextRouter.from_settings(p, api_key="k")
+    assert (r.mode, r.ttl, r.policy.name) == ("auto", 3600, "auto")
+    assert isinstance(r.policy, AutoPolicy) and r.policy.cost_model.ttl == 3600
+    forced = ContextRouter.from_settings(
+        ArkContextParams(model="ep-1", mode="session"), api_key="k"
+    )
+    assert (forced.ttl, forced.policy.name) == (86400, "session")
+    long = ContextRouter(model="ep-1", api_key="k", base_url=BASE, ttl=7200)
+    assert (long.ttl, long.policy.cost_model.ttl) == (7200, 7200)
+
+
+def test_prices_are_a_setting_that_reaches_the_cost_model():
+    p = ArkContextParams(model="ep-1", api_key="k", prices={"cached_ratio": 0.1, "input": 1.0})
+    r = ContextRouter.from_settings(p, api_key="k")
+    prices = r.policy.cost_model.prices
+    assert (prices.cached_ratio, prices.input, prices.output) == (0.1, 1.0, 2.0)
+    assert (
+        ContextRouter(
+            model="ep-1", api_key="k", base_url=BASE, prices=Prices(input=2.0)
+        ).prices.input
+        == 2.0
+    )
+
+
+def test_catalog_prices_are_the_default_for_a_known_model():
+    seed = prices_for("doubao-seed-1-6-250615")
+    assert (seed.input, seed.cached_ratio, seed.output) == (0.8, 0.2, 8.0)
+    assert prices_for("ep-20250101-abc") == Prices()
+    assert prices_for("doubao-seed-1-6-250615", {"input": 1.6}).cached_ratio == 0.2
+
+
+@pytest.mark.parametrize(
+    ("settings", "names"),
+    [
+        ({"mode": "sesion"}, "mode must be one of 'auto', 'session', 'common_prefix'"),
+        ({"mode": "AUTO"}, "mode must be one of"),
+        ({"prices": {"cached_ratio": 1.5}}, "prices.cached_ratio must be >= 0 and <= 1"),
+        ({"prices": {"input": -1}}, "prices.input must be >= 0"),
+        ({"prices": {"inptu": 1.0}}, "prices has unknown keys ['inptu']"),
+        ({"prices": "cheap"}, "prices must be a Prices or a mapping"),
+    ],
+)
+def test_bad_mode_and_prices_name_the_setting(settings, names):
+    with pytest.raises(ArkConfigError) as info:
+        ArkContextParams(model="ep-1", api_key="k", **settings)
+    assert names in str(info.value)
+
+
+def test_the_router_checks_mode_and_prices_too():
+    with pytest.raises(ArkConfigError, match="mode must be one of"):
+        ContextRouter(model="ep-1", api_key="k", base_url=BASE, mode="cache")
+    with pytest.raises(ArkConfigError, match=r"prices\.storage_per_hour"):
+        ContextRouter(model="ep-1", api_key="k", base_url=BASE, prices={"storage_per_hour": -2})
+
+
+def test_auto_takes_a_truncation_strategy_for_its_session_contexts():
+    p = ArkContextParams(model="ep-1", api_key="k", truncation_strategy={"type": "rolling_tokens"})
+    assert p.mode == "auto"
+    with pytest.raises(ArkConfigError, match="only supported in session mode"):
+        ArkContextParams(
+            model="ep-1", mode="common_prefix", truncation_strategy={"type": "rolling_tokens"}
+        )
