@@ -318,8 +318,9 @@ def model_id_advice(model: str, api: CachingAPI = "context") -> str | None:
     if info.api == "responses":
         return (
             f"model={model!r} caches through Ark's Responses API, not the Context API, "
-            "which Ark refuses for it. Leave caching_api='auto' (or set 'responses'), "
-            "unless your gateway serves this name on the Context API."
+            "which Ark refuses for it. Leave caching_api='auto' (or set 'responses'), or pass "
+            "the endpoint id (ep-...) of a Context-API model; caching_api='context' only if "
+            "your gateway serves this name on the Context API."
         )
     return (
         f"model={model!r} is a Model ID, but Ark's Context API takes endpoint ids: pass the "

@@ -21,8 +21,10 @@ from typing import TYPE_CHECKING, Any, cast
 from .._exceptions import ArkError
 from .._messages import WireMessage, namespace_digest
 from .._route_types import RoutedCompletion, RouteInfo, usage_from
+from ..costs import CostModel, Prices, prices_for
 from ..stores import ContextStore, Entry, default_store
 from ..tool_messages import validate_conversation_with_tools
+from .auto import AutoPolicy
 from .backend import CallSpec, stamp
 from .drivers import KeyedLocks, LoopLocks, adrive, drive
 from .flows import Sent, finish, route
@@ -47,7 +49,7 @@ from .responses import (
     responses_call,
     result_of,
 )
-from .router import ContextRouter
+from .router import ContextRouter, default_ttl
 from .rules import check_reserved
 
 if TYPE_CHECKING:
@@ -74,6 +76,13 @@ class _PrefixGuard:
     ) -> None:
         self.inner = inner
         self.name = inner.name
+        # Plain calls that start a chain instead: auto keeps plain only what it saw slide
+        # or get rewritten (window_slides), where a chain would pay storage for nothing.
+        self.chain_instead = (
+            frozenset({"no_prefix", "one_off", "no_repeat", "new"})
+            if inner.name == "auto"
+            else frozenset({"no_prefix"})
+        )
         self.wants_session = inner.wants_session
         self.wants_prefix = inner.wants_prefix
         self.min_tokens = min_tokens
@@ -111,14 +120,16 @@ class _PrefixGuard:
 
     def decide(self, view: CallView) -> Plan:
         plan = self.inner.decide(view)
-        if isinstance(plan, Plain) and plan.reason == "no_prefix" and self.wants_session:
-            plan = CreateSession("new")
-        if isinstance(plan, CreateSession) and plan.reason == "new" and self.changed(view):
-            return CreateSession("new_chain")
         if isinstance(plan, UsePrefix):
             prefix = list(view.messages[: view.digests.prefix_len])
             if estimate_tokens(prefix) < self.min_tokens:
-                return Plain("no_prefix")
+                plan = Plain("no_prefix", plan.decision)
+        if isinstance(plan, Plain) and self.wants_session and plan.reason in self.chain_instead:
+            # A chain's first turn costs what a plain call costs (plus storage until its
+            # expire_at), so a call with nothing against continuing starts a chain.
+            plan = CreateSession("new", plan.decision)
+        if isinstance(plan, CreateSession) and plan.reason == "new" and self.changed(view):
+            return CreateSession("new_chain", plan.decision)
         return plan
 
     def evidence(
@@ -155,7 +166,7 @@ class ResponsesRouter(ContextRouter):
         api_key: str,
         base_url: str,
         mode: str = "session",
-        ttl: int = 86400,
+        ttl: int | None = None,
         prefix_messages: int | None = None,
         store: ContextStore | None = None,
         timeout: float = 60.0,
@@ -171,7 +182,7 @@ class ResponsesRouter(ContextRouter):
         policy: RoutingPolicy | None = None,
         prefix_min_tokens: int = PREFIX_MIN_TOKENS,
         delete_retired: bool = False,
-        prices: Any = None,
+        prices: Prices | Mapping[str, float] | None = None,
         **_: Any,
     ) -> None:
         if mode not in ("session", "common_prefix", "auto"):
@@ -190,7 +201,7 @@ class ResponsesRouter(ContextRouter):
                 "max_retries": max_retries,
                 "default_headers": default_headers,
             },
-            expire_after=ttl,
+            expire_after=ttl if ttl is not None else default_ttl(mode),
             chain_gap=chain_gap,
             http_client=http_client,
             http_async_client=http_async_client,
@@ -207,10 +218,7 @@ class ResponsesRouter(ContextRouter):
         self.fresh_context_retries = 0  # a chain turn is never resent blindly
         self._sleep = sleep
         self._async_sleep = async_sleep or _asyncio_sleep
-        if policy is None and mode == "auto":  # the same auto policy as the Context API's
-            from ..costs import CostModel, prices_for
-            from .auto import AutoPolicy
-
+        if policy is None and mode == "auto":
             policy = AutoPolicy(CostModel(prices_for(model, prices), self.ttl))
         self._inner = policy if policy is not None else policy_for(mode)
         self._min_tokens = prefix_min_tokens
@@ -247,8 +255,7 @@ class ResponsesRouter(ContextRouter):
             api_key=api_key,
             base_url=settings.base_url,
             mode=settings.mode,
-            # ttl None (auto mode's default) is the Context API's; a chain keeps its default
-            ttl=86400 if settings.ttl is None else settings.ttl,
+            ttl=settings.ttl,
             prefix_messages=settings.prefix_messages,
             store=settings.store,
             timeout=settings.timeout,

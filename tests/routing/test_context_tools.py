@@ -78,7 +78,9 @@ def test_streamed_tool_calls_arrive_as_deltas(emu: Any) -> None:
 
 
 def test_a_plain_text_call_after_tools_still_uses_a_context(emu: Any) -> None:
-    r = ContextRouter(model="ep-x", api_key="k", base_url=emu.base_url, store=InMemoryStore())
+    r = ContextRouter(
+        model="ep-x", api_key="k", base_url=emu.base_url, store=InMemoryStore(), mode="session"
+    )
     history = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}]
     rc = r.chat(history, {"response_format": {"type": "json_object"}})
     assert (rc.route.outcome, rc.route.reason) == ("bypassed", "params")

@@ -371,3 +371,26 @@ async def test_chat_chunk_view_of_a_responses_stream(emu: Any) -> None:
         texts = [c.text async for c in a]
     assert a.route is not None and a.route.context_id == s.result.id  # type: ignore[union-attr]
     assert "".join(texts) == a.result.text  # type: ignore[union-attr]
+
+
+def test_auto_chains_a_conversation_and_keeps_a_sliding_window_plain(emu: Any) -> None:
+    """mode="auto" on the Responses API: a chain's first turn costs what a plain call
+    costs, so a new conversation starts a chain and its next turn reads the cache; a
+    history whose earlier turns extend nothing seen (a sliding window) stays plain."""
+    r = router(emu, mode="auto")
+    history: list[dict[str, Any]] = [SYSTEM, {"role": "user", "content": "hi"}]
+    first = r.chat(history)
+    assert first.route.outcome == "created" and first.route.response_id is not None
+    history += [first.result.wire_message(), {"role": "user", "content": "and then?"}]
+    second = r.chat(history)
+    assert second.route.outcome == "reused"
+    assert second.usage.cached_tokens > 0
+    window = [
+        SYSTEM,
+        {"role": "user", "content": "an old question"},
+        {"role": "assistant", "content": "an answer this router never gave"},
+        {"role": "user", "content": "next"},
+    ]
+    slid = router(emu, mode="auto").chat(window)  # a router that saw nothing of it
+    assert slid.route.outcome == "bypassed"
+    assert slid.route.decision == "window_slides"
