@@ -151,7 +151,7 @@ def agent_part(con: Console, backend: Backend, agent_model: str | None) -> list[
         )
         return []
     settings = {**backend.settings(), "model": model}
-    llm = ChatArkContext(**settings, caching_api="responses", mode="session")
+    llm = ChatArkContext(**settings, caching_api="responses")
     con.print(
         f"An agent on {model} checks opening hours and travel times with two tools before it "
         "answers. Each step passes the whole run so far; the chain sends only the new tool "

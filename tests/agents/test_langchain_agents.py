@@ -52,9 +52,7 @@ class Passed(BaseCallbackHandler):
 
 
 def _llm(emu: Emulator, model: str) -> ChatArkContext:
-    return ChatArkContext(
-        model=model, api_key="k", base_url=emu.base_url, max_retries=0, mode="session"
-    )
+    return ChatArkContext(model=model, api_key="k", base_url=emu.base_url, max_retries=0)
 
 
 def _check(emu: Emulator, passed: Passed, *, cached: bool = True) -> list[dict[str, Any]]:

@@ -55,9 +55,7 @@ class RecordingLLM(ArkContextLLM):
 
 
 def _llm(emu: Emulator, model: str) -> RecordingLLM:
-    return RecordingLLM(
-        model=model, api_key="k", base_url=emu.base_url, max_retries=0, mode="session"
-    )
+    return RecordingLLM(model=model, api_key="k", base_url=emu.base_url, max_retries=0)
 
 
 def _tools() -> list[FunctionTool]:
