@@ -35,7 +35,8 @@ from llama_index.core.base.llms.types import (
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
 from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
-from pydantic import AliasChoices, Field, SecretStr
+from llama_index.core.types import PydanticProgramMode
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 
 from ark_context import (
     ArkContextParams,
@@ -270,6 +271,18 @@ class ArkContextLLM(ArkContextParams, FunctionCallingLLM):
     @classmethod
     def class_name(cls) -> str:
         return "ArkContextLLM"
+
+    @model_validator(mode="after")
+    def _ark_program_mode(self) -> ArkContextLLM:
+        """On a Context-API model, ``structured_predict`` / ``as_structured_llm`` put the
+        schema in the prompt (LlamaIndex's text-completion program), which the context
+        caches; by function calling the call would go plain and uncached (the Context API
+        has no tools). Set ``pydantic_program_mode`` to choose otherwise."""
+        if "pydantic_program_mode" not in self.model_fields_set and (
+            self.ark_caching_api() == "context"
+        ):
+            object.__setattr__(self, "pydantic_program_mode", PydanticProgramMode.LLM)
+        return self
 
     @property
     def metadata(self) -> LLMMetadata:

@@ -704,3 +704,16 @@ def test_cached_token_counter_reads_object_usage_and_kwargs() -> None:
     assert response_usage(flat) == (5, 1, 0, 0)
     assert response_usage(ChatResponse(message=ChatMessage(content="x"))) is None
     assert response_usage(None) is None
+
+
+def test_structured_predict_keeps_the_context_cache_on_the_context_api() -> None:
+    from llama_index.core.types import PydanticProgramMode
+
+    # Context API: the schema goes in the prompt (cached), not as a tool (plain, uncached)
+    assert make_llm().pydantic_program_mode == PydanticProgramMode.LLM
+    # Responses API: by function calling, which the chain caches
+    responses = ArkContextLLM(model="doubao-seed-1-6-251015", api_key=SECRET)
+    assert responses.pydantic_program_mode == PydanticProgramMode.DEFAULT
+    assert responses.metadata.is_function_calling_model
+    chosen = make_llm(pydantic_program_mode=PydanticProgramMode.FUNCTION)
+    assert chosen.pydantic_program_mode == PydanticProgramMode.FUNCTION
