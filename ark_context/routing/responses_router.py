@@ -23,7 +23,7 @@ from .._route_types import RoutedCompletion, RouteInfo, usage_from
 from ..costs import Prices, prices_for
 from ..stores import ContextStore, Entry
 from ..tool_messages import validate_conversation_with_tools
-from .backend import CallSpec, stamp
+from .backend import CallSpec, client_settings, stamp
 from .flows import Sent
 from .outcomes import RouteConfig
 from .policies import (
@@ -45,7 +45,7 @@ from .responses import (
     responses_call,
     result_of,
 )
-from .router import ContextRouter, Reply, client_kwargs, default_ttl, pick_policy
+from .router import ContextRouter, Reply, default_ttl, pick_policy
 from .rules import check_reserved
 
 if TYPE_CHECKING:
@@ -189,7 +189,7 @@ class ResponsesRouter(ContextRouter):
         self.delete_retired = delete_retired
         self.backend: ResponsesBackend = ResponsesBackend(  # type: ignore[assignment]
             model=model,
-            client_kwargs=client_kwargs(api_key, base_url, timeout, max_retries, default_headers),
+            client_kwargs=client_settings(api_key, base_url, timeout, max_retries, default_headers),
             expire_after=ttl if ttl is not None else default_ttl(mode),
             chain_gap=chain_gap,
             http_client=http_client,
@@ -211,15 +211,14 @@ class ResponsesRouter(ContextRouter):
             api_key=api_key,
         )
         self._bind(
-            namespace=self._base_ns,
-            policy=_PrefixGuard(self._inner, prefix_min_tokens),
+            self._base_ns,
+            _PrefixGuard(self._inner, prefix_min_tokens),
             prefix_messages=prefix_messages,
             store=store,
             clock=clock,
             expiry_margin=expiry_margin,
             fresh_context_retries=0,  # a chain turn is never resent blindly
-            sleep=sleep,
-            async_sleep=async_sleep,
+            sleeps=(sleep, async_sleep),
         )
         self._cfgs: dict[str, RouteConfig] = {}
 

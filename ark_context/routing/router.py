@@ -24,7 +24,7 @@ from ..costs import CostModel, Prices, prices_for
 from ..stores import ContextStore, default_store
 from ..tool_messages import validate_conversation_with_tools
 from .auto import AUTO_TTL, AutoPolicy
-from .backend import CallSpec, ContextAPIBackend, stamp
+from .backend import CallSpec, ContextAPIBackend, client_settings, stamp
 from .drivers import AsyncRunner, KeyedLocks, LoopLocks, SyncRunner, adrive, drive
 from .flows import Pending, RouteConfig, Sent, finish, route
 from .policies import RoutingPolicy, policy_for
@@ -108,7 +108,7 @@ class ContextRouter:
             mode=mode,
             ttl=self.ttl,
             truncation_strategy=self.truncation_strategy,
-            client_kwargs=client_kwargs(api_key, base_url, timeout, max_retries, default_headers),
+            client_kwargs=client_settings(api_key, base_url, timeout, max_retries, default_headers),
             http_client=http_client,
             http_async_client=http_async_client,
             client=client,
@@ -116,35 +116,33 @@ class ContextRouter:
         )
         self.prices = prices_for(model, prices)
         self._bind(
-            namespace=namespace_digest(
+            namespace_digest(
                 base_url=base_url,
                 model=model,
                 mode=mode,
                 truncation=self.truncation_strategy,
                 api_key=api_key,
             ),
-            policy=pick_policy(policy, mode, self.prices, self.ttl),
+            pick_policy(policy, mode, self.prices, self.ttl),
             prefix_messages=prefix_messages,
             store=store,
             clock=clock,
             expiry_margin=expiry_margin,
             fresh_context_retries=check_fresh_context_retries(fresh_context_retries),
-            sleep=sleep,
-            async_sleep=async_sleep,
+            sleeps=(sleep, async_sleep),
         )
 
     def _bind(
         self,
-        *,
         namespace: bytes,
         policy: RoutingPolicy,
+        *,
         prefix_messages: int | None,
         store: ContextStore | None,
         clock: Callable[[], float],
         expiry_margin: float,
         fresh_context_retries: int,
-        sleep: Callable[[float], None],
-        async_sleep: Callable[[float], Any] | None,
+        sleeps: tuple[Callable[[float], None], Callable[[float], Any] | None],
     ) -> None:
         """What every router holds, whatever its API (``self.backend``, ``mode``, ``ttl``
         and ``truncation_strategy`` are set first): the store, the clock, the policy,
@@ -154,8 +152,8 @@ class ContextRouter:
         self.clock = clock
         self.expiry_margin = min(expiry_margin, self.ttl / 4)
         self.fresh_context_retries = fresh_context_retries
-        self._sleep = sleep
-        self._async_sleep = async_sleep or _asyncio_sleep
+        self._sleep = sleeps[0]
+        self._async_sleep = sleeps[1] or _asyncio_sleep
         self.policy: RoutingPolicy = policy
         self._cfg = RouteConfig(
             namespace=namespace,
@@ -378,23 +376,6 @@ def pick_policy(policy: RoutingPolicy | None, mode: str, prices: Prices, ttl: in
     if policy is not None:
         return policy
     return AutoPolicy(CostModel(prices, ttl)) if mode == "auto" else policy_for(mode)
-
-
-def client_kwargs(
-    api_key: str,
-    base_url: str,
-    timeout: float,
-    max_retries: int,
-    default_headers: Mapping[str, str] | None,
-) -> dict[str, Any]:
-    """The settings every client of a router is built with."""
-    return {
-        "api_key": api_key,
-        "base_url": base_url,
-        "timeout": timeout,
-        "max_retries": max_retries,
-        "default_headers": default_headers,
-    }
 
 
 def default_ttl(mode: str) -> int:
