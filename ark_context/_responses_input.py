@@ -148,10 +148,21 @@ def to_response_tools(tools: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]
         flat: dict[str, Any] = {"type": "function", "name": name}
         if spec.get("description") is not None:
             flat["description"] = spec["description"]
-        flat["parameters"] = dict(params)
+        flat["parameters"] = _schema_without_nulls(params)
         flat["strict"] = bool(spec.get("strict") or False)
         out.append(flat)
     return out
+
+
+def _schema_without_nulls(schema: Any) -> Any:
+    """A JSON Schema without ``null`` values (``"default": null`` of optional fields, as
+    pydantic writes them): Ark takes no JSON null anywhere in a request, and a null default
+    says nothing a missing one does not."""
+    if isinstance(schema, Mapping):
+        return {k: _schema_without_nulls(v) for k, v in schema.items() if v is not None}
+    if isinstance(schema, list):
+        return [_schema_without_nulls(v) for v in schema]
+    return schema
 
 
 def _tool_name(tool: Mapping[str, Any]) -> str:

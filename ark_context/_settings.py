@@ -35,7 +35,7 @@ from ._validation import (
     looks_secret,
 )
 from .adaptive import check_mode
-from .catalog import model_id_advice
+from .catalog import model_id_advice, thinking_advice
 from .costs import Prices
 from .policy import check_fresh_context_retries
 from .stores._base import ContextStore
@@ -159,6 +159,12 @@ class ArkContextParams(BaseModel):
     top_logprobs: int | None = Field(default=None, description="[0, 20]; needs `logprobs`.")
     logit_bias: dict[str, int] | None = Field(
         default=None, description="Token id -> bias in [-100, 100]."
+    )
+    thinking: Literal["enabled", "disabled", "auto"] | None = Field(
+        default=None,
+        description="Deep thinking (`thinking.type`) for models that take it (see the model "
+        "table); None: not sent, the model's default. Reasoning text is surfaced, counted "
+        "and never resent. A value the model does not take raises.",
     )
     timeout: float = Field(default=60.0, description="Request timeout in seconds.")
     max_retries: int = Field(
@@ -306,6 +312,10 @@ class ArkContextParams(BaseModel):
             raise ArkConfigError(
                 "prefix_messages must be >= 1 (or None for the leading system messages)."
             )
+        if self.thinking is not None:
+            advice = thinking_advice(self.model, self.thinking)
+            if advice is not None:
+                raise ArkConfigError(advice)
         return self
 
     def __getstate__(self) -> dict[Any, Any]:
@@ -336,6 +346,8 @@ class ArkContextParams(BaseModel):
             v = getattr(self, name)
             if v is not None:
                 out[name] = v
+        if self.thinking is not None:
+            out["thinking"] = {"type": self.thinking}
         out.update(self.model_kwargs)
         if stop is not None:
             out["stop"] = stop

@@ -42,6 +42,7 @@ __all__ = [
     "is_endpoint_id",
     "lookup",
     "model_id_advice",
+    "thinking_advice",
 ]
 
 CachingAPI = Literal["context", "responses"]
@@ -326,3 +327,27 @@ def model_id_advice(model: str, api: CachingAPI = "context") -> str | None:
         "ep-... id of an endpoint on this model (Ark console, 在线推理), or set "
         "caching_api='context' if your gateway accepts model names."
     )
+
+
+def thinking_advice(model: str, thinking: str) -> str | None:
+    """What is wrong with the ``thinking`` setting for ``model``, or ``None`` (the model
+    takes it, or the table does not know the model: an endpoint id or a newer name).
+
+    >>> thinking_advice("doubao-seed-1-6-251015", "auto")
+    "model='doubao-seed-1-6-251015' takes thinking 'enabled' or 'disabled', not 'auto'."
+    >>> thinking_advice("doubao-seed-1-6-250615", "auto") is None
+    True
+    """
+    info = lookup(model)
+    if info is None:
+        return None
+    if not info.thinking:
+        where = "the Context API" if info.api == "context" else "Ark's docs for this model"
+        return (
+            f"model={model!r} takes no thinking setting ({where}: do not send it); remove "
+            f"thinking={thinking!r}."
+        )
+    if thinking not in info.thinking:
+        accepted = " or ".join(repr(t) for t in info.thinking)
+        return f"model={model!r} takes thinking {accepted}, not {thinking!r}."
+    return None

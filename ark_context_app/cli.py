@@ -60,7 +60,10 @@ def _cmd_demo(args: argparse.Namespace) -> int:
         from .demo import run_demo
 
         return run_demo(
-            model=args.model, force_emulator=args.emulator, chunk_delay=args.chunk_delay
+            model=args.model,
+            agent_model=args.agent_model,
+            force_emulator=args.emulator,
+            chunk_delay=args.chunk_delay,
         )
     except ImportError as e:  # pragma: no cover - depends on the installed extras
         return _app_missing("demo", e)
@@ -130,13 +133,20 @@ def _add_emulator(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> N
 def _add_demo(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "demo",
-        help="see cache savings: a LangChain chat and a LlamaIndex query engine",
-        description="Run a six-turn ChatArkContext chat (session mode) and two LlamaIndex "
-        "queries (common_prefix mode), then show per-turn cached tokens and the cost "
-        "against resending the full history. Uses an in-process emulator unless "
-        "ARK_API_KEY is set and an endpoint id is given (--model ep-... or ARK_MODEL).",
+        help="see cache savings: a LangChain chat, a LlamaIndex query engine, a tool agent",
+        description="Run a six-turn ChatArkContext chat (session mode), two LlamaIndex "
+        "queries (common_prefix mode) and a tool-using agent on a current model (Responses "
+        "API), then show per-turn cached tokens and the cost against resending the full "
+        "history. Uses an in-process emulator unless ARK_API_KEY is set and an endpoint id "
+        "is given (--model ep-... or ARK_MODEL).",
     )
     _add_backend_options(p, chunk_delay=0.01)
+    p.add_argument(
+        "--agent-model",
+        default=None,
+        help="on the real service: the Responses-API model for part 3, e.g. "
+        "doubao-seed-1-6-251015 (default: part 3 is skipped there; the emulator uses its own)",
+    )
     p.set_defaults(handler=_cmd_demo)
 
 

@@ -4,7 +4,8 @@ Part 1 runs a six-turn chat through ``ChatArkContext`` (session mode, with a sys
 streaming each reply. Part 2 asks a LlamaIndex query engine two questions through
 ``ArkContextLLM`` (common_prefix mode; a ``VectorStoreIndex`` over five small documents with
 ``MockEmbedding``, so nothing goes to an embedding service). Each part ends with a per-turn
-table and the input cost against resending the full history every turn.
+table and the input cost against resending the full history every turn. Part 3 runs a
+tool-using agent on a current model, cached through the Responses API (``agent_demo``).
 
 The adapters, LlamaIndex, LangChain and rich are imported inside the functions: this module
 is application code, and importing it does not pull any framework into the core.
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from ark_context import ArkError
 
+from .agent_demo import agent_part
 from .backend import Backend, open_backend
 from .costs import Totals, TurnStats
 from .render import make_console, pct_less, print_error, print_totals, turn_line, turn_table
@@ -47,12 +49,14 @@ TTL = 3600
 def run_demo(
     *,
     model: str | None = None,
+    agent_model: str | None = None,
     force_emulator: bool = False,
     chunk_delay: float = 0.01,
     console: Console | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> int:
-    """Run both parts; returns the process exit status."""
+    """Run the three parts; returns the process exit status. ``agent_model`` is part 3's
+    model on the real service (a Responses-API model; the emulator uses its own)."""
     from rich.text import Text
 
     con = console if console is not None else make_console()
@@ -71,6 +75,7 @@ def run_demo(
             )
             chat = _langchain_part(con, backend)
             queries = _llama_index_part(con, backend)
+            agent_part(con, backend, agent_model)
     except ArkError as err:
         print_error(con, err)
         return 1
@@ -79,7 +84,7 @@ def run_demo(
         return 130
     both = Totals.of([*chat, *queries])
     con.print(
-        f"\n[bold]Both parts:[/] {both.prompt_tokens:,} prompt tokens, "
+        f"\n[bold]Parts 1 and 2:[/] {both.prompt_tokens:,} prompt tokens, "
         f"{both.cached_tokens:,} served from the cache ({both.hit_pct:.0f}%); input cost "
         f"{both.cost:.6f} CNY instead of {both.baseline_cost:.6f} CNY "
         f"({pct_less(both.cost, both.baseline_cost)})."

@@ -60,6 +60,7 @@ from ark_context.conversation import (
 __all__ = [
     "ChunkBuilder",
     "bind_tools_kwargs",
+    "check_tool_fields",
     "convert_tools",
     "has_tool_messages",
     "normalize_tool_choice",
@@ -68,6 +69,8 @@ __all__ = [
     "to_wire",
     "to_wire_messages",
     "usage_metadata",
+    "validate_tool_conversation",
+    "without_names",
 ]
 
 _ROLES = {
@@ -82,7 +85,15 @@ _ROLES = {
 # that duplicate ``AIMessage.tool_calls`` (v1 ``tool_call`` blocks, Responses-style
 # ``function_call`` items as langchain-openai keeps them).
 _AI_SKIPPED_BLOCKS = frozenset(
-    {"reasoning", "thinking", "tool_call", "tool_call_chunk", "function_call", "invalid_tool_call"}
+    {
+        "reasoning",
+        "thinking",
+        "tool_call",
+        "tool_call_chunk",
+        "function_call",
+        "invalid_tool_call",
+        "tool_use",  # Anthropic-style content blocks that mirror ``tool_calls``
+    }
 )
 _FUNCTION_MESSAGE = (
     "The Ark APIs take tool results as ToolMessage(content, tool_call_id=...); "
@@ -132,8 +143,8 @@ def _ai_tool_calls(message: AIMessage, where: str) -> list[dict[str, Any]]:
 def to_wire(message: BaseMessage, index: int) -> ToolWireMessage:
     """One LangChain message -> its wire form (tool calls and tool results included).
 
-    An ``AIMessage``'s ``name`` is not part of the wire form: agent frameworks use it
-    to label which agent spoke, and the Responses API has no message names.
+    Names are kept (the Context API takes them); a call on the Responses API, which has
+    no message names, leaves them out (:func:`without_names`).
 
     >>> from langchain_core.messages import ToolMessage
     >>> to_wire(ToolMessage("18°C", tool_call_id="call_1"), 0)
@@ -151,16 +162,27 @@ def to_wire(message: BaseMessage, index: int) -> ToolWireMessage:
     if role is None:
         if kind in ("chat", "ChatMessageChunk"):
             role = str(getattr(message, "role", ""))
+            if role in ("tool", "function"):
+                raise ArkInputError(
+                    f"{where} is a ChatMessage with role {role!r}; send a tool result as "
+                    "ToolMessage(content, tool_call_id=...)."
+                )
         else:
             raise ArkInputError(
                 f"{where} is a {type(message).__name__} (type {kind!r}); send System, Human, "
                 "AI, Tool or Chat messages."
             )
     if role == "assistant":
+        if message.additional_kwargs.get("function_call"):
+            raise ArkUnsupportedError(
+                f"{where} carries a legacy function_call. {_FUNCTION_MESSAGE} Send the call as "
+                "AIMessage(tool_calls=[...])."
+            )
         calls = _ai_tool_calls(message, where) if isinstance(message, AIMessage) else []
         if not isinstance(message, AIMessage) and message.additional_kwargs.get("tool_calls"):
             raise ArkInputError(f"{where} carries tool calls; send them as an AIMessage.")
-        return assistant_wire_message(_ai_text(message.content, where), calls, where=where)
+        text = _ai_text(message.content, where)
+        return assistant_wire_message(text, calls, message.name or None, where=where)
     return dict(wire_message(role, message.content, message.name, where=where))
 
 
@@ -169,6 +191,29 @@ def to_wire_messages(messages: Sequence[BaseMessage]) -> list[ToolWireMessage]:
     wire = [to_wire(m, i) for i, m in enumerate(messages)]
     validate_conversation_with_tools(wire)
     return wire
+
+
+def validate_tool_conversation(wire: Sequence[Mapping[str, Any]]) -> None:
+    """Check a wire conversation that holds tool calls or tool results (before any call)."""
+    validate_conversation_with_tools(wire)
+
+
+def check_tool_fields(params: Mapping[str, Any]) -> None:
+    """Check ``tools`` and ``tool_choice`` in a call's request fields (e.g. passed to
+    ``invoke`` directly rather than through ``bind_tools``) before any network call."""
+    tools = params.get("tools")
+    if tools:
+        to_response_tools(tools)
+    if params.get("tool_choice") is not None:
+        to_tool_choice(params["tool_choice"], tools or ())
+
+
+def without_names(wire: list[Any]) -> list[Any]:
+    """The conversation without message names: the Responses API has none, and a name the
+    API cannot take is ignored (LangChain's rule for such names), not refused."""
+    if not any("name" in m for m in wire):
+        return wire
+    return [{k: v for k, v in m.items() if k != "name"} for m in wire]
 
 
 def has_tool_messages(messages: Sequence[BaseMessage]) -> bool:
@@ -251,10 +296,15 @@ def _response_metadata(
 
 
 def to_ai_message(
-    result: ResponsesResult, *, model: str = "", metadata: Mapping[str, Any] | None = None
+    result: ResponsesResult,
+    *,
+    model: str = "",
+    metadata: Mapping[str, Any] | None = None,
+    usage: UsageMetadata | None = None,
 ) -> AIMessage:
-    """A normalised Responses reply as an ``AIMessage``. ``metadata`` (e.g. the route)
-    is merged into ``response_metadata``; ``model_name`` is always set.
+    """A normalised reply (either API) as an ``AIMessage``. ``metadata`` (e.g. the route)
+    is merged into ``response_metadata``; ``model_name`` is always set. ``usage`` replaces
+    the usage read from ``result`` (e.g. the billed usage, with creation tokens).
 
     >>> from ark_context.conversation import parse_response
     >>> r = parse_response({"id": "resp_1", "status": "completed", "output": [
@@ -272,9 +322,13 @@ def to_ai_message(
         tool_calls=valid,
         invalid_tool_calls=invalid,
         additional_kwargs=extra_kwargs,
-        usage_metadata=usage_metadata(result.usage) if result.usage is not None else None,
+        usage_metadata=usage if usage is not None else _result_usage(result),
         response_metadata=_response_metadata(result, model, metadata),
     )
+
+
+def _result_usage(result: ResponsesResult) -> UsageMetadata | None:
+    return usage_metadata(result.usage) if result.usage is not None else None
 
 
 class ChunkBuilder:
@@ -296,8 +350,13 @@ class ChunkBuilder:
         self.id: str | None = None
 
     def chunk(
-        self, delta: StreamDelta, metadata: Mapping[str, Any] | None = None
+        self,
+        delta: StreamDelta,
+        metadata: Mapping[str, Any] | None = None,
+        usage: UsageMetadata | None = None,
     ) -> AIMessageChunk | None:
+        """The chunk for one delta (``None``: nothing to add). ``usage`` replaces the
+        usage of the final delta's result (e.g. the billed usage)."""
         if delta.response_id:
             self.id = delta.response_id
         if delta.result is not None:
@@ -306,7 +365,7 @@ class ChunkBuilder:
             return AIMessageChunk(
                 content="",
                 id=self.id,
-                usage_metadata=usage_metadata(r.usage) if r.usage is not None else None,
+                usage_metadata=usage if usage is not None else _result_usage(r),
                 response_metadata=_response_metadata(r, self.model, metadata),
                 chunk_position="last",
             )
@@ -344,13 +403,17 @@ def convert_tools(tools: Sequence[Any], *, strict: bool | None = None) -> list[d
     """
     converted: list[dict[str, Any]] = []
     for i, tool in enumerate(tools):
-        if isinstance(tool, Mapping) and tool.get("type") not in (None, "function"):
+        if isinstance(tool, Mapping) and tool.get("type") not in (None, "function", "object"):
             raise ArkResponsesInputError(
                 f"tools[{i}] is a {tool.get('type')!r} tool; ark-context sends only function tools. "
                 "Pass a function, a pydantic model, a BaseTool or an OpenAI function dict."
             )
-        converted.append(convert_to_openai_tool(tool, strict=strict))
-    to_response_tools(converted)  # raises a clear error for what the API cannot take
+        spec = convert_to_openai_tool(tool, strict=strict)
+        to_response_tools([spec])  # a clear error now for what the API cannot take
+        if spec not in converted:  # the same tool twice: once is enough
+            converted.append(spec)
+    # Two different tools under one name are refused when a call sends them
+    # (``check_tool_fields``), before the network; binding them is allowed, as elsewhere.
     return converted
 
 

@@ -1,15 +1,16 @@
-"""``ChatArkContext``: Volcengine Ark's Context API as a LangChain chat model.
+"""``ChatArkContext``: Volcengine Ark's caching APIs as a LangChain chat model.
 
-This module only translates. LangChain messages become canonical wire messages
-(``ark_context.wire_message``); the router in ``ark_context`` decides which context
-serves the call; the completion comes back as an ``AIMessage`` with LangChain's usage
-shape. Fields, defaults and environment variables live in
+This module only translates. LangChain messages become canonical wire messages (tool
+calls and tool results included); the router in ``ark_context`` picks the caching API by
+model (Context API or Responses API) and the server-side state that serves the call; the
+normalised reply comes back as an ``AIMessage`` (text, ``tool_calls``, reasoning) with
+LangChain's usage shape. Fields, defaults and environment variables live in
 :class:`ark_context.ArkContextParams`.
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, Literal, NoReturn, overload
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
@@ -24,17 +25,17 @@ from langchain_core.exceptions import (
     ModelRateLimitError,
     ModelTimeoutError,
 )
-from langchain_core.language_models import LangSmithParams
+from langchain_core.language_models import LangSmithParams, LanguageModelInput
 from langchain_core.language_models.chat_models import BaseChatModel
 from langchain_core.messages import (
     AIMessage,
-    AIMessageChunk,
     BaseMessage,
     HumanMessage,
     SystemMessage,
 )
-from langchain_core.messages.ai import InputTokenDetails, UsageMetadata
+from langchain_core.messages.ai import InputTokenDetails, OutputTokenDetails, UsageMetadata
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+from langchain_core.runnables import Runnable
 from pydantic import Field
 
 from ark_context import (
@@ -53,66 +54,35 @@ from ark_context import (
     ArkServerError,
     ArkStream,
     ArkTimeoutError,
-    ArkUnsupportedError,
     AsyncArkStream,
-    ChatCompletionChunk,
     RoutedCompletion,
     RouteInfo,
     Usage,
     WireMessage,
     validate_conversation,
-    wire_message,
 )
+from ark_context.conversation import StreamDelta
 from ark_context.costs import billed_usage
 
-__all__ = ["ChatArkContext"]
-
-_NO_TOOLS = (
-    "The Ark Context API does not support tools, function calling or structured output "
-    "(no tools/response_format on /context/chat/completions)."
+from ._convert import (
+    ChunkBuilder,
+    StructuredMethod,
+    bind_tools_kwargs,
+    check_tool_fields,
+    structured_output,
+    to_ai_message,
+    to_wire,
+    validate_tool_conversation,
+    without_names,
 )
 
-# LangChain message ``type`` -> wire role. Chat messages carry their own role.
-_ROLES = {
-    "system": "system",
-    "SystemMessageChunk": "system",
-    "human": "user",
-    "HumanMessageChunk": "user",
-    "ai": "assistant",
-    "AIMessageChunk": "assistant",
-}
-_TOOL_TYPES = frozenset({"tool", "ToolMessageChunk", "function", "FunctionMessageChunk"})
+__all__ = ["ChatArkContext"]
 
 
 # -- messages -> wire ---------------------------------------------------------------------
 
-
-def _to_wire(message: BaseMessage, index: int) -> WireMessage:
-    where = f"messages[{index}]"
-    kind = message.type
-    role = _ROLES.get(kind)
-    if role is None:
-        if kind in ("chat", "ChatMessageChunk"):
-            role = str(getattr(message, "role", ""))
-        elif kind in _TOOL_TYPES:
-            raise ArkUnsupportedError(f"{where} is a {type(message).__name__}. {_NO_TOOLS}")
-        else:
-            raise ArkInputError(
-                f"{where} is a {type(message).__name__} (type {kind!r}); send System, Human, "
-                "AI or Chat messages."
-            )
-    elif role == "assistant" and (
-        getattr(message, "tool_calls", None)
-        or getattr(message, "invalid_tool_calls", None)
-        or message.additional_kwargs.get("tool_calls")
-        or message.additional_kwargs.get("function_call")
-    ):
-        raise ArkUnsupportedError(f"{where} is an AIMessage with tool calls. {_NO_TOOLS}")
-    return wire_message(role, message.content, message.name, where=where)
-
-
 # Exact classes whose plain form (str content, no name, no tool calls) converts without
-# the checks of ``_to_wire``: long histories are almost all such messages.
+# the checks of ``to_wire``: long histories are almost all such messages.
 _PLAIN_ROLES: dict[type, str] = {
     SystemMessage: "system",
     HumanMessage: "user",
@@ -121,10 +91,14 @@ _PLAIN_ROLES: dict[type, str] = {
 
 
 def _to_wire_messages(messages: Sequence[BaseMessage]) -> list[WireMessage]:
-    wire: list[WireMessage] = []
+    """LangChain messages -> validated wire messages. Plain text messages take a fast
+    path; anything else (names, content blocks, tool calls, tool results) goes through
+    :func:`~langchain_ark_context._convert.to_wire`."""
+    wire: list[Any] = []
     add = wire.append
     plain = _PLAIN_ROLES
     checked = True  # every message so far was built here from a plain message
+    tools = False  # a tool call or a tool result is in the conversation
     for i, m in enumerate(messages):
         role = plain.get(m.__class__)
         content = m.content
@@ -139,22 +113,27 @@ def _to_wire_messages(messages: Sequence[BaseMessage]) -> list[WireMessage]:
         ):
             add({"role": role, "content": content})
         else:
-            add(_to_wire(m, i))
+            w = to_wire(m, i)
+            tools = tools or w["role"] == "tool" or "tool_calls" in w
+            add(w)
             checked = False
-    if not checked or not wire or wire[-1]["role"] == "assistant":
+    if tools:
+        validate_tool_conversation(wire)
+    elif not checked or not wire or wire[-1]["role"] == "assistant":
         validate_conversation(wire)  # plain messages need only the whole-conversation checks
     return wire
 
 
-# -- completions -> LangChain ---------------------------------------------------------------
+# -- replies -> LangChain -----------------------------------------------------------------
 
 
-def _usage_metadata(usage: Usage, route: RouteInfo | None) -> UsageMetadata:
+def _usage_metadata(usage: Usage, route: RouteInfo | None, reasoning: int) -> UsageMetadata:
     """Ark usage + route -> LangChain ``UsageMetadata`` as billed: ``input_tokens`` counts
-    cached tokens and the tokens billed for creating contexts during the call, which
-    ``input_token_details`` splits out as ``cache_read`` and ``cache_creation``."""
+    cached tokens and the tokens billed for creating state during the call, which
+    ``input_token_details`` splits out as ``cache_read`` and ``cache_creation``;
+    ``output_tokens`` includes ``output_token_details.reasoning``."""
     bill = billed_usage(usage, route.create_tokens if route is not None else 0)
-    return UsageMetadata(
+    out = UsageMetadata(
         input_tokens=bill.input_tokens,
         output_tokens=bill.output,
         total_tokens=bill.total_tokens,
@@ -162,86 +141,70 @@ def _usage_metadata(usage: Usage, route: RouteInfo | None) -> UsageMetadata:
             cache_read=bill.cached_input, cache_creation=bill.creation
         ),
     )
+    if reasoning or (route is not None and route.api == "responses"):
+        out["output_token_details"] = OutputTokenDetails(reasoning=reasoning)
+    return out
+
+
+def _reasoning_tokens(rc_usage: Any) -> int:
+    return int(getattr(rc_usage, "reasoning_tokens", 0) or 0)
 
 
 def _chat_result(rc: RoutedCompletion, model: str) -> ChatResult:
+    result = rc.result
+    usage = rc.usage
+    meta: dict[str, Any] = {**rc.route.as_metadata(), "ark_usage": usage.as_dict()}
     completion = rc.completion
-    choice = completion.choices[0] if completion.choices else None
-    model_name = completion.model or model
-    meta: dict[str, Any] = {
-        "model_name": model_name,
-        "finish_reason": choice.finish_reason if choice else None,
-        "id": completion.id or None,
-        **rc.route.as_metadata(),
-        "ark_usage": rc.usage.as_dict(),  # Ark's usage as returned (no creation tokens)
-    }
-    info: dict[str, Any] = {"finish_reason": meta["finish_reason"]}
+    choice = completion.choices[0] if completion is not None and completion.choices else None
     if choice is not None and choice.logprobs is not None:
-        meta["logprobs"] = info["logprobs"] = choice.logprobs
-    message = AIMessage(
-        content=completion.text,
-        id=completion.id or None,
-        usage_metadata=_usage_metadata(rc.usage, rc.route),
-        response_metadata=meta,
+        meta["logprobs"] = choice.logprobs
+    message = to_ai_message(
+        result,
+        model=model,
+        metadata=meta,
+        usage=_usage_metadata(usage, rc.route, _reasoning_tokens(result.usage)),
     )
+    info: dict[str, Any] = {"finish_reason": result.finish_reason}
+    if "logprobs" in meta:
+        info["logprobs"] = meta["logprobs"]
+    model_name = message.response_metadata["model_name"]
     return ChatResult(
         generations=[ChatGeneration(message=message, generation_info=info)],
-        llm_output={"token_usage": rc.usage.as_dict(), "model_name": model_name, "id": meta["id"]},
+        llm_output={"token_usage": usage.as_dict(), "model_name": model_name, "id": result.id},
     )
 
 
 class _ChunkMapper:
-    """Turns one stream's ``ChatCompletionChunk``s into ``ChatGenerationChunk``s.
+    """Turns one routed stream's deltas into ``ChatGenerationChunk``s.
 
-    Content chunks carry text (and ``finish_reason``/``logprobs`` where the server sent
-    them). :meth:`last` builds the one closing chunk: usage (when the server sent it),
-    ``model_name`` and the route, so exactly one chunk carries ``input_tokens``."""
+    Text, reasoning and tool-call fragments come as they arrive; the final delta gives the
+    one closing chunk (``chunk_position="last"``) with the finish reason, ``model_name``,
+    the route and (when the server sent it) the billed usage, so exactly one chunk carries
+    ``input_tokens``."""
 
-    __slots__ = ("id", "model_name", "usage")
+    __slots__ = ("builder",)
 
     def __init__(self, model: str) -> None:
-        self.model_name = model
-        self.id: str | None = None
-        self.usage: Usage | None = None
+        self.builder = ChunkBuilder(model)
 
-    def map(self, chunk: ChatCompletionChunk) -> ChatGenerationChunk | None:
-        if chunk.usage is not None:
-            self.usage = chunk.usage
-        if chunk.model:
-            self.model_name = chunk.model
-        if chunk.id:
-            self.id = chunk.id
-        if not chunk.choices:
-            return None
-        choice = chunk.choices[0]
-        text = choice.delta.content or ""
-        meta: dict[str, Any] = {}
-        if choice.finish_reason:
-            meta["finish_reason"] = choice.finish_reason
-        if choice.logprobs is not None:
-            meta["logprobs"] = choice.logprobs
-        if not text and not meta:
-            return None
-        return ChatGenerationChunk(
-            message=AIMessageChunk(content=text, id=self.id, response_metadata=meta),
-            generation_info=meta or None,
-        )
+    def map(self, delta: StreamDelta) -> ChatGenerationChunk | None:
+        if delta.result is not None:
+            return None  # the closing chunk needs the route: see ``last``
+        message = self.builder.chunk(delta)
+        return None if message is None else ChatGenerationChunk(message=message)
 
-    def last(self, route: RouteInfo | None) -> ChatGenerationChunk:
-        meta: dict[str, Any] = {"model_name": self.model_name, "id": self.id}
-        if route is not None:
-            meta.update(route.as_metadata())
-        if self.usage is not None:
-            meta["ark_usage"] = self.usage.as_dict()
-        usage = _usage_metadata(self.usage, route) if self.usage is not None else None
-        message = AIMessageChunk(
-            content="",
-            id=self.id,
-            usage_metadata=usage,
-            response_metadata=meta,
-            chunk_position="last",
-        )
-        return ChatGenerationChunk(message=message)
+    def last(self, stream: ArkStream | AsyncArkStream, final: StreamDelta) -> ChatGenerationChunk:
+        route = stream.route
+        meta: dict[str, Any] = route.as_metadata() if route is not None else {}
+        usage: UsageMetadata | None = None
+        if stream.usage is not None:
+            meta["ark_usage"] = stream.usage.as_dict()
+            reasoning = final.result.usage if final.result is not None else None
+            usage = _usage_metadata(stream.usage, route, _reasoning_tokens(reasoning))
+        message = self.builder.chunk(final, meta, usage)
+        assert message is not None  # a final delta always gives a chunk
+        info = {"finish_reason": message.response_metadata.get("finish_reason")}
+        return ChatGenerationChunk(message=message, generation_info=info)
 
 
 # -- errors ---------------------------------------------------------------------------------
@@ -326,8 +289,14 @@ def _reraise(err: ArkError) -> NoReturn:
 
 
 class ChatArkContext(ArkContextParams, BaseChatModel):
-    """Chat model on Volcengine Ark's Context API: pass the whole history every call,
-    pay for the new turn while the rest is served from a server-side cache.
+    """Chat model on Volcengine Ark with server-side caching: pass the whole history every
+    call, pay for the new turn while the rest is served from a server-side cache.
+
+    The model picks the caching API (``caching_api`` overrides it, e.g. for ``ep-...``
+    endpoint ids): current models chain their turns on the Responses API (tools, structured
+    output and reasoning included); Ark's past models use the Context API (a call with tools
+    goes to plain ``/chat/completions``). ``response_metadata`` says what happened
+    (``context_outcome``, ``context_miss_reason``, ``caching_api``).
 
     Example (against the local emulator)::
 
@@ -415,10 +384,16 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
 
         ``model``, ``stream``, ``stream_usage`` and ``request_id`` (sent as the
         ``X-Client-Request-Id`` header) are call options, not request fields."""
-        for option in ("model", "stream", "stream_usage", "request_id"):
+        for option in ("stream", "stream_usage", "request_id"):
             kwargs.pop(option, None)
+        model = kwargs.pop("model", None)
+        kwargs.pop("ls_structured_output_format", None)  # LangChain's tracing hint
         wire = _to_wire_messages(messages)
+        if self.ark_caching_api(model or self.model) == "responses":
+            wire = without_names(wire)
         params = self.ark_sampling_params(stop, **kwargs)
+        if "tools" in params or "tool_choice" in params:
+            check_tool_fields(params)
         return wire, params
 
     def _router(self, model: str | None) -> ArkRouter:
@@ -509,16 +484,19 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
         try:
             mapper, stream = self._stream_call(messages, stop, kwargs, is_async=False)
             with stream as s:
-                for raw in s:
-                    gen = mapper.map(raw)
+                final = StreamDelta()
+                for delta in s.deltas():
+                    if delta.result is not None:
+                        final = delta
+                        continue
+                    gen = mapper.map(delta)
                     if gen is not None:
                         if run_manager is not None:
                             run_manager.on_llm_new_token(gen.text, chunk=gen)
                         yield gen
-                route = s.route
+            gen = mapper.last(s, final)
         except ArkError as err:
             _reraise(err)
-        gen = mapper.last(route)
         if run_manager is not None:
             run_manager.on_llm_new_token(gen.text, chunk=gen)
         yield gen
@@ -533,28 +511,96 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
         try:
             mapper, stream = self._stream_call(messages, stop, kwargs, is_async=True)
             async with stream as s:
-                async for raw in s:
-                    gen = mapper.map(raw)
+                final = StreamDelta()
+                async for delta in s.deltas():
+                    if delta.result is not None:
+                        final = delta
+                        continue
+                    gen = mapper.map(delta)
                     if gen is not None:
                         if run_manager is not None:
                             await run_manager.on_llm_new_token(gen.text, chunk=gen)
                         yield gen
-                route = s.route
+            gen = mapper.last(s, final)
         except ArkError as err:
             _reraise(err)
-        gen = mapper.last(route)
         if run_manager is not None:
             await run_manager.on_llm_new_token(gen.text, chunk=gen)
         yield gen
 
-    # -- what the Context API cannot do ------------------------------------------------------
+    # -- tools and structured output ---------------------------------------------------------
 
-    def bind_tools(self, tools: Sequence[Any], *, tool_choice: Any = None, **kwargs: Any) -> Any:
-        """Not supported: raises :class:`ark_context.ArkUnsupportedError` (a ``NotImplementedError``)."""
-        raise ArkUnsupportedError(f"ChatArkContext.bind_tools: {_NO_TOOLS}")
+    def bind_tools(
+        self,
+        tools: Sequence[Any],
+        *,
+        tool_choice: Any = None,
+        strict: bool | None = None,
+        parallel_tool_calls: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, AIMessage]:
+        """Bind function tools (functions, pydantic models, ``BaseTool`` s or OpenAI-style
+        dicts), checked now against what the Ark APIs take.
+
+        ``tool_choice``: ``"auto"``, ``"none"``, ``"required"``/``"any"``, a tool's name,
+        or ``True`` (the one bound tool). ``strict``: strict argument schemas.
+        ``parallel_tool_calls`` is sent only when set. On a Responses-API model the tools
+        are declared at the chain's first turn and cached with it (a different tool set
+        starts a new chain, reported as ``context_miss_reason="new_chain"``); on a
+        Context-API model such a call goes to plain ``/chat/completions`` with its tools
+        (``context_outcome="bypassed"``, reason ``tools``).
+
+        Example::
+
+            def get_weather(city: str) -> str:
+                '''The weather in a city.'''
+                return "sunny"
+
+            llm = ChatArkContext(model="doubao-seed-1-6-251015")
+            reply = llm.bind_tools([get_weather]).invoke("Weather in Beijing?")
+            reply.tool_calls  # [{'name': 'get_weather', 'args': {'city': ...}, ...}]
+        """
+        bound = bind_tools_kwargs(
+            tools, tool_choice=tool_choice, strict=strict, parallel_tool_calls=parallel_tool_calls
+        )
+        return self.bind(**bound, **kwargs)
 
     def with_structured_output(
-        self, schema: dict[str, Any] | type, *, include_raw: bool = False, **kwargs: Any
-    ) -> Any:
-        """Not supported: raises :class:`ark_context.ArkUnsupportedError` (a ``NotImplementedError``)."""
-        raise ArkUnsupportedError(f"ChatArkContext.with_structured_output: {_NO_TOOLS}")
+        self,
+        schema: Mapping[str, Any] | type,
+        *,
+        method: StructuredMethod = "function_calling",
+        include_raw: bool = False,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> Runnable[LanguageModelInput, Any]:
+        """A runnable that returns ``schema`` instances (pydantic) or dicts.
+
+        ``method``: ``"function_calling"`` (default: the schema as one forced tool; keeps
+        the cache on the Responses API), ``"json_mode"`` (``{"type": "json_object"}``;
+        allowed in a cached chain, the prompt must ask for JSON) or ``"json_schema"`` (the
+        API refuses it after a cached turn, so such a call runs uncached:
+        ``context_miss_reason="json_schema"``). ``include_raw=True`` returns
+        ``{"raw", "parsed", "parsing_error"}``.
+
+        Example::
+
+            class Answer(BaseModel):
+                city: str
+
+            llm = ChatArkContext(model="doubao-seed-1-6-251015")
+            llm.with_structured_output(Answer).invoke("Capital of France?")  # Answer(city=...)
+        """
+        if kwargs:
+            raise ArkInputError(
+                f"with_structured_output got unknown argument(s) {sorted(kwargs)}; it takes "
+                "schema, method, include_raw and strict."
+            )
+        return structured_output(
+            self,
+            schema,
+            method=method,
+            include_raw=include_raw,
+            strict=strict,
+            bind_tools=self.bind_tools,
+        )

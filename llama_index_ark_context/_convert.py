@@ -167,6 +167,8 @@ def has_tool_messages(messages: Sequence[ChatMessage]) -> bool:
     False
     """
     for m in messages:
+        if not isinstance(m, ChatMessage):
+            continue  # the conversion names it
         if m.role in (MessageRole.TOOL, MessageRole.FUNCTION):
             return True
         extra = m.additional_kwargs

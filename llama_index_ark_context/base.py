@@ -1,14 +1,15 @@
-"""``ArkContextLLM``: the Ark Context API as a LlamaIndex ``LLM``.
+"""``ArkContextLLM``: Ark's caching APIs as a LlamaIndex function-calling ``LLM``.
 
-This module only translates: LlamaIndex ``ChatMessage`` -> wire messages, and routed
-completions -> ``ChatResponse``. Configuration, routing, retries and usage live in
-``ark_context``.
+This module only translates: LlamaIndex ``ChatMessage`` -> wire messages (tool calls and
+tool results included), and routed replies (either caching API) -> ``ChatResponse``
+(text, ``ToolCallBlock`` s, ``ThinkingBlock`` s). Configuration, routing, retries and usage
+live in ``ark_context``.
 """
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, Generator, Mapping, Sequence
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from llama_index.core.base.llms.generic_utils import (
     achat_to_completion_decorator,
@@ -29,30 +30,46 @@ from llama_index.core.base.llms.types import (
     LogProb,
     MessageRole,
     TextBlock,
+    ThinkingBlock,
 )
 from llama_index.core.llms.callbacks import llm_chat_callback, llm_completion_callback
-from llama_index.core.llms.llm import LLM
-from pydantic import AliasChoices, Field, SecretStr
+from llama_index.core.llms.function_calling import FunctionCallingLLM
+from llama_index.core.llms.llm import ToolSelection
+from llama_index.core.types import PydanticProgramMode
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 
 from ark_context import (
     ArkContextParams,
     ArkUnsupportedError,
-    ChatCompletionChunk,
     RoutedCompletion,
     Usage,
     WireMessage,
     validate_conversation,
     wire_message,
 )
+from ark_context.conversation import ResponsesResult, StreamDelta
 from ark_context.costs import billed_usage
+
+from ._convert import (
+    StreamState,
+    force_single_tool_call,
+    has_tool_messages,
+    prepare_chat_with_tools,
+    to_chat_message,
+    tool_selections,
+)
+from ._convert import to_wire_messages as _tool_wire_messages
+
+if TYPE_CHECKING:
+    from llama_index.core.tools.types import BaseTool
 
 __all__ = ["DEFAULT_CONTEXT_WINDOW", "DEFAULT_NUM_OUTPUT", "ArkContextLLM"]
 
 DEFAULT_CONTEXT_WINDOW = 32768
 DEFAULT_NUM_OUTPUT = 4096  # Ark's default max_tokens
 
-# LlamaIndex role -> wire role. tool/function go through wire_message, which raises a
-# clear ArkUnsupportedError for them (the Context API has no tools).
+# LlamaIndex role -> wire role for plain messages. Tool results, tool calls and function
+# roles go through ``_convert.to_wire_messages``.
 _ROLES: dict[str, str] = {
     MessageRole.SYSTEM.value: "system",
     MessageRole.DEVELOPER.value: "system",
@@ -63,13 +80,12 @@ _ROLES: dict[str, str] = {
     MessageRole.TOOL.value: "tool",
     MessageRole.FUNCTION.value: "function",
 }
-_TOOL_KWARGS = ("tool_calls", "function_call", "tool_call_id")
 
 
 # -- messages -> wire ---------------------------------------------------------------------
 
 
-def _message_text(message: ChatMessage, where: str) -> str:
+def _message_text(message: ChatMessage, role: str, where: str) -> str:
     blocks = message.blocks
     if len(blocks) == 1 and type(blocks[0]) is TextBlock:  # the common case, fast
         return blocks[0].text
@@ -78,11 +94,13 @@ def _message_text(message: ChatMessage, where: str) -> str:
         if isinstance(block, TextBlock):
             parts.append(block.text)
         elif isinstance(block, CachePoint):
-            continue  # a caching hint for other providers; Ark caches through contexts
+            continue  # a caching hint for other providers; Ark caches server-side
+        elif isinstance(block, ThinkingBlock) and role == "assistant":
+            continue  # a reply's reasoning is never resent
         else:
             raise ArkUnsupportedError(
-                f"{where} has a {type(block).__name__}; the Ark Context API is text only. "
-                "Send TextBlocks or a string."
+                f"{where} has a {type(block).__name__}; ark-context sends text only (plus "
+                "tool calls and tool results). Send TextBlocks or a string."
             )
     return "".join(parts)
 
@@ -90,9 +108,13 @@ def _message_text(message: ChatMessage, where: str) -> str:
 def to_wire_messages(messages: Sequence[ChatMessage]) -> list[WireMessage]:
     """Convert LlamaIndex messages to canonical wire messages and validate the conversation.
 
-    Raises :class:`~ark_context.ArkUnsupportedError` for tool/function roles, tool calls
-    and non-text blocks, and :class:`~ark_context.ArkInputError` for an empty chat or a
-    chat that ends with an assistant message."""
+    A chat with tool calls or tool results goes through the tool-aware conversion
+    (``ToolCallBlock`` s, ``additional_kwargs["tool_calls"]``, ``MessageRole.TOOL`` with
+    ``tool_call_id``). Raises :class:`~ark_context.ArkUnsupportedError` for non-text
+    blocks and :class:`~ark_context.ArkInputError` for an empty chat or a chat that ends
+    with an assistant message."""
+    if has_tool_messages(messages):
+        return _tool_wire_messages(messages)
     wire: list[WireMessage] = []
     for i, message in enumerate(messages):
         where = f"messages[{i}]"
@@ -105,20 +127,14 @@ def to_wire_messages(messages: Sequence[ChatMessage]) -> list[WireMessage]:
         extra = message.additional_kwargs
         name: str | None = None
         if extra:
-            for key in _TOOL_KWARGS:
-                if extra.get(key):
-                    raise ArkUnsupportedError(
-                        f"{where} carries {key!r}; the Ark Context API does not support tools "
-                        "or function calling."
-                    )
             n = extra.get("name")
             name = n if isinstance(n, str) and n else None
-        wire.append(wire_message(role, _message_text(message, where), name, where=where))
+        wire.append(wire_message(role, _message_text(message, role, where), name, where=where))
     validate_conversation(wire)
     return wire
 
 
-# -- completions -> LlamaIndex responses --------------------------------------------------
+# -- replies -> LlamaIndex responses ------------------------------------------------------
 
 
 def _logprobs(choice_logprobs: Any) -> list[list[LogProb]] | None:
@@ -148,10 +164,10 @@ def _logprobs(choice_logprobs: Any) -> list[list[LogProb]] | None:
 
 
 def _billed_raw(raw: dict[str, Any], usage: Usage | None, create_tokens: int) -> dict[str, Any]:
-    """``raw["usage"]`` as billed (creation tokens counted in ``prompt_tokens`` and split out
-    as ``prompt_tokens_details.cache_creation_tokens``), so LlamaIndex's
-    ``TokenCountingHandler`` totals what Ark bills; Ark's own usage stays in
-    ``raw["ark_usage"]``, unchanged."""
+    """``raw["usage"]`` as billed, chat-shaped on both APIs (creation tokens counted in
+    ``prompt_tokens`` and split out as ``prompt_tokens_details.cache_creation_tokens``), so
+    LlamaIndex's ``TokenCountingHandler`` totals what Ark bills; the server's own usage
+    stays in ``raw["ark_usage"]``, unchanged."""
     if usage is not None:
         raw["ark_usage"] = raw.get("usage")
         raw["usage"] = billed_usage(usage, create_tokens).as_ark_usage()
@@ -159,57 +175,74 @@ def _billed_raw(raw: dict[str, Any], usage: Usage | None, create_tokens: int) ->
 
 
 def to_chat_response(rc: RoutedCompletion) -> ChatResponse:
-    """A routed completion as a ``ChatResponse``: ``raw`` is the Ark response dict with the
-    billed usage (Ark's in ``raw["ark_usage"]``), ``additional_kwargs`` Ark's flat usage
-    plus the route (context id, outcome, miss reason, ``context_create_tokens``)."""
+    """A routed reply as a ``ChatResponse``: the message holds a ``ThinkingBlock``
+    (reasoning), the text and one ``ToolCallBlock`` per tool call; ``raw`` is the server's
+    JSON with the billed usage (the server's in ``raw["ark_usage"]``); ``additional_kwargs``
+    the flat usage plus the route (context or response id, outcome, miss reason,
+    ``context_create_tokens``)."""
     completion = rc.completion
-    choices = completion.choices
+    choices = completion.choices if completion is not None else []
     logprobs = _logprobs(choices[0].logprobs) if choices and choices[0].logprobs else None
     return ChatResponse(
-        message=ChatMessage(role=MessageRole.ASSISTANT, content=completion.text),
-        raw=_billed_raw(completion.model_dump(), rc.usage, rc.route.create_tokens),
+        message=to_chat_message(rc.result),
+        raw=_billed_raw(rc.raw, rc.usage, rc.route.create_tokens),
         logprobs=logprobs,
         additional_kwargs=rc.metadata(),
     )
 
 
-def to_chunk_response(
-    chunk: ChatCompletionChunk, text: str, route_meta: Mapping[str, Any]
+def _final_response(
+    result: ResponsesResult, usage: Usage | None, route_meta: Mapping[str, Any]
 ) -> ChatResponse:
-    """One stream chunk as a ``ChatResponse`` (``text`` is the reply so far). The usage
-    chunk (``choices == []``) carries the usage in ``raw`` and ``additional_kwargs``."""
+    """A stream's last response: the whole message, no new text, the usage (when sent)."""
     extra = dict(route_meta)
-    if chunk.usage is not None:
-        extra.update(chunk.usage.as_dict())
-    choices = chunk.choices
-    logprobs = _logprobs(choices[0].logprobs) if choices and choices[0].logprobs else None
+    if usage is not None:
+        extra.update(usage.as_dict())
+        if "caching_api" in route_meta:
+            extra["reasoning_tokens"] = result.usage.reasoning_tokens if result.usage else 0
+    create = int(route_meta.get("context_create_tokens") or 0)
+    raw = dict(result.raw)  # the final Response object (Responses API)
+    if not raw:  # a chat-completions stream has no final object: its usage chunk's fields
+        raw = {"id": result.id, "model": result.model, "choices": []}
+        if usage is not None:
+            raw["usage"] = usage.model_dump(exclude_none=True)
     return ChatResponse(
-        message=ChatMessage(role=MessageRole.ASSISTANT, content=text),
-        delta=chunk.text,
-        raw=_billed_raw(
-            chunk.model_dump(), chunk.usage, int(route_meta.get("context_create_tokens") or 0)
-        ),
-        logprobs=logprobs,
+        message=to_chat_message(result),
+        delta="",
+        raw=_billed_raw(raw, usage, create),
         additional_kwargs=extra,
     )
+
+
+def _chunk(
+    state: StreamState, delta: StreamDelta, route_meta: Mapping[str, Any]
+) -> ChatResponse | None:
+    response = state.feed(delta)
+    if response is not None:
+        response.additional_kwargs.update(route_meta)
+    return response
 
 
 # -- the LLM ------------------------------------------------------------------------------
 
 
-class ArkContextLLM(ArkContextParams, LLM):
-    """Volcengine Ark with server-side context caching, as a LlamaIndex chat LLM.
+class ArkContextLLM(ArkContextParams, FunctionCallingLLM):
+    """Volcengine Ark with server-side caching, as a LlamaIndex function-calling chat LLM.
 
-    Pass the full history on every call as usual; the router keeps one Ark context per
-    conversation (``mode="session"``) or per system prompt (``mode="common_prefix"``) and
-    sends only what the context does not hold yet. ``response.raw["usage"]`` and
-    ``response.additional_kwargs`` carry Ark's exact token counts, including
-    ``cached_tokens``. Every field (and ``ARK_API_KEY``, ``ARK_MODEL``, ``ARK_BASE_URL``)
-    is shared with ``langchain_ark_context.ChatArkContext``.
+    Pass the full history on every call as usual. The model picks the caching API
+    (``caching_api`` overrides it): current models chain their turns on the Responses API
+    (tools, structured output and reasoning included); Ark's past models keep one context
+    per conversation (``mode="session"``) or per system prompt (``mode="common_prefix"``)
+    on the Context API, and a call with tools goes to plain ``/chat/completions``.
+    ``response.raw["usage"]`` and ``response.additional_kwargs`` carry Ark's exact token
+    counts, including ``cached_tokens``. Tools work through ``chat_with_tools``,
+    ``FunctionAgent``, ``AgentWorkflow``, ``structured_predict`` and
+    ``as_structured_llm``. Every field (and ``ARK_API_KEY``, ``ARK_MODEL``,
+    ``ARK_BASE_URL``) is shared with ``langchain_ark_context.ChatArkContext``.
 
     >>> from llama_index_ark_context import ArkContextLLM
     >>> llm = ArkContextLLM(model="ep-123", api_key="k", mode="common_prefix")
-    >>> llm.metadata.context_window, llm.metadata.is_chat_model
+    >>> llm.metadata.context_window, llm.metadata.is_function_calling_model
     (32768, True)
     """
 
@@ -239,15 +272,31 @@ class ArkContextLLM(ArkContextParams, LLM):
     def class_name(cls) -> str:
         return "ArkContextLLM"
 
+    @model_validator(mode="after")
+    def _ark_program_mode(self) -> ArkContextLLM:
+        """On a Context-API model, ``structured_predict`` / ``as_structured_llm`` put the
+        schema in the prompt (LlamaIndex's text-completion program), which the context
+        caches; by function calling the call would go plain and uncached (the Context API
+        has no tools). Set ``pydantic_program_mode`` to choose otherwise."""
+        if "pydantic_program_mode" not in self.model_fields_set and (
+            self.ark_caching_api() == "context"
+        ):
+            object.__setattr__(self, "pydantic_program_mode", PydanticProgramMode.LLM)
+        return self
+
     @property
     def metadata(self) -> LLMMetadata:
         """Cheap, never raises, holds no secret (fields are validated on construction, so
-        this skips validation: LlamaIndex reads it on every call, via ``to_payload``)."""
+        this skips validation: LlamaIndex reads it on every call, via ``to_payload``).
+
+        ``is_function_calling_model`` is true for every model: Responses-API models take
+        function tools in their cached chains, and a Context-API model's call with tools
+        goes to plain ``/chat/completions``, which takes them."""
         return LLMMetadata.model_construct(
             context_window=self.context_window,
             num_output=self.max_tokens or DEFAULT_NUM_OUTPUT,
             is_chat_model=True,
-            is_function_calling_model=False,
+            is_function_calling_model=True,
             model_name=self.model or "unknown",
         )
 
@@ -282,15 +331,18 @@ class ArkContextLLM(ArkContextParams, LLM):
         include_usage = self.stream_usage
 
         def gen() -> Generator[ChatResponse, None, None]:
-            text = ""
-            with router.stream(wire, params, include_usage=include_usage, request_id=rid) as stream:
-                route_meta: dict[str, Any] | None = None
-                for chunk in stream:
-                    if route_meta is None:
-                        assert stream.route is not None  # set when the stream opened
-                        route_meta = stream.route.as_metadata()
-                    text += chunk.text
-                    yield to_chunk_response(chunk, text, route_meta)
+            state = StreamState()
+            with router.stream(wire, params, include_usage=include_usage, request_id=rid) as s:
+                assert s.route is not None  # set when the stream opened
+                route_meta = s.route.as_metadata()
+                for delta in s.deltas():
+                    if delta.result is not None:
+                        final = delta.result
+                        continue
+                    response = _chunk(state, delta, route_meta)
+                    if response is not None:
+                        yield response
+            yield _final_response(final, s.usage, route_meta)
 
         return gen()
 
@@ -303,19 +355,66 @@ class ArkContextLLM(ArkContextParams, LLM):
         include_usage = self.stream_usage
 
         async def gen() -> AsyncGenerator[ChatResponse, None]:
-            text = ""
+            state = StreamState()
             async with router.astream(
                 wire, params, include_usage=include_usage, request_id=rid
-            ) as stream:
-                route_meta: dict[str, Any] | None = None
-                async for chunk in stream:
-                    if route_meta is None:
-                        assert stream.route is not None  # set when the stream opened
-                        route_meta = stream.route.as_metadata()
-                    text += chunk.text
-                    yield to_chunk_response(chunk, text, route_meta)
+            ) as s:
+                assert s.route is not None  # set when the stream opened
+                route_meta = s.route.as_metadata()
+                async for delta in s.deltas():
+                    if delta.result is not None:
+                        final = delta.result
+                        continue
+                    response = _chunk(state, delta, route_meta)
+                    if response is not None:
+                        yield response
+            yield _final_response(final, s.usage, route_meta)
 
         return gen()
+
+    # -- FunctionCallingLLM ------------------------------------------------------------
+
+    def _prepare_chat_with_tools(
+        self,
+        tools: Sequence[BaseTool],
+        user_msg: str | ChatMessage | None = None,
+        chat_history: list[ChatMessage] | None = None,
+        verbose: bool = False,
+        allow_parallel_tool_calls: bool = False,
+        tool_required: bool = False,
+        tool_choice: str | dict[str, Any] | None = None,
+        strict: bool | None = None,
+        **kwargs: Any,
+    ) -> dict[str, Any]:
+        """The ``chat`` arguments for a call with ``tools`` (checked now against what the
+        Ark APIs take). ``tool_required`` forces a tool call; ``tool_choice`` names one."""
+        return prepare_chat_with_tools(
+            tools,
+            user_msg,
+            chat_history,
+            tool_required=tool_required,
+            tool_choice=tool_choice,
+            strict=strict,
+            **kwargs,
+        )
+
+    def _validate_chat_with_tools_response(
+        self,
+        response: ChatResponse,
+        tools: Sequence[BaseTool],
+        allow_parallel_tool_calls: bool = False,
+        **kwargs: Any,
+    ) -> ChatResponse:
+        """Keeps only the first tool call unless ``allow_parallel_tool_calls``."""
+        if not allow_parallel_tool_calls:
+            force_single_tool_call(response)
+        return response
+
+    def get_tool_calls_from_response(
+        self, response: ChatResponse, error_on_no_tool_call: bool = True, **kwargs: Any
+    ) -> list[ToolSelection]:
+        """The reply's tool calls as ``ToolSelection`` s."""
+        return tool_selections(response, error_on_no_tool_call)
 
     # -- public API: one callback/instrumentation event per call ----------------------
 

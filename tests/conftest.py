@@ -47,6 +47,27 @@ def shared_emulator() -> Iterator[Emulator]:
         yield emu
 
 
+@pytest.fixture(scope="session")
+def responses_emulator() -> Iterator[Emulator]:
+    """A second emulator server for the session whose clock no test advances: Responses API
+    calls send fixed ``expire_at`` deadlines from the real clock, which the shared server
+    refuses once a test has moved its clock forward. Never call ``advance_clock`` on it."""
+    from ark_context.emulator import run_emulator
+
+    with run_emulator() as emu:
+        yield emu
+
+
+@pytest.fixture
+def responses_emu(responses_emulator: Emulator) -> Iterator[Emulator]:
+    """:func:`responses_emulator`, reset before and after the test (its responder too)."""
+    saved = responses_emulator.responder
+    responses_emulator.reset()
+    yield responses_emulator
+    responses_emulator.reset()
+    responses_emulator.responder = saved
+
+
 @pytest.fixture
 def emu(shared_emulator: Emulator) -> Iterator[Emulator]:
     """The shared emulator server, reset (no contexts, records, faults; clock kept).

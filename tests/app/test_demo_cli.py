@@ -17,13 +17,14 @@ from pathlib import Path
 import pytest
 
 from ark_context.emulator import run_emulator
+from ark_context_app.agent_demo import AGENT_ANSWER, AGENT_PLAN
 from ark_context_app.script import CHAT_TURNS, QUESTIONS
 
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 LINE = re.compile(
-    r"^\s*(?P<kind>turn|query) (?P<n>\d+) · prompt (?P<prompt>\d+) tok · cached (?P<cached>\d+)"
+    r"^\s*(?P<kind>turn|query|step) (?P<n>\d+) · prompt (?P<prompt>\d+) tok · cached (?P<cached>\d+)"
     r" \((?P<pct>\d+)%\) · context (?P<outcome>\w+)",
     re.M,
 )
@@ -102,10 +103,17 @@ def test_demo_offline_shows_cached_tokens_from_turn_2(
     queries = _lines(out, "query")
     assert [q["outcome"] for q in queries] == ["created", "reused"]
     assert all(int(q["cached"]) > 0 for q in queries)
+    # part 3: a tool agent on a Responses-API model, one chain, cached from step 2 on
+    steps = _lines(out, "step")
+    assert [s["outcome"] for s in steps] == ["created"] + ["reused"] * len(AGENT_PLAN)
+    assert all(int(s["cached"]) * 10 >= int(s["prompt"]) * 8 for s in steps[1:])
+    assert AGENT_ANSWER[:40] in out
+    agent_cost = re.search(r"with plain calls \((\d+)% less; (\d\.\d\d)x\)", " ".join(out.split()))
+    assert agent_cost is not None and float(agent_cost[2]) < 1
     # the tables repeat the per-turn lines: prompt and cached tokens per row
     rows = _table_rows(out)
     assert [(int(r[1].replace(",", "")), int(r[2].replace(",", ""))) for r in rows] == [
-        (int(t["prompt"]), int(t["cached"])) for t in chat + queries
+        (int(t["prompt"]), int(t["cached"])) for t in chat + queries + steps
     ]
     savings = SAVINGS.findall(out)
     assert len(savings) == 2 and savings[0][1] == "less" and int(savings[0][0]) > 50

@@ -23,11 +23,12 @@ def _load(path: Path) -> Any:
     return json.loads(path.read_text(encoding="utf-8"))
 
 
-def test_the_three_notebooks_exist() -> None:
+def test_the_notebooks_exist() -> None:
     assert [p.name for p in NOTEBOOKS] == [
         "01_langchain_quickstart.ipynb",
         "02_llama_index_rag.ipynb",
         "03_cost_savings.ipynb",
+        "04_agent_costs.ipynb",
     ]
 
 
@@ -55,8 +56,9 @@ def test_notebook_has_outputs_and_nothing_volatile(path: Path) -> None:
     assert "".join(code[-1]["source"]).startswith("stack.close()")
 
 
-def test_the_cost_notebook_shows_its_plot_and_table() -> None:
-    nb = _load(ROOT / "notebooks" / "03_cost_savings.ipynb")
+@pytest.mark.parametrize("name", ["03_cost_savings.ipynb", "04_agent_costs.ipynb"])
+def test_the_cost_notebooks_show_their_plot_and_table(name: str) -> None:
+    nb = _load(ROOT / "notebooks" / name)
     kinds = [k for c in nb["cells"] for o in c.get("outputs", []) for k in o.get("data", {})]
     assert "image/png" in kinds and "text/markdown" in kinds
 

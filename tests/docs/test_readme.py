@@ -25,6 +25,8 @@ ROOT = Path(__file__).resolve().parents[2]
 README = ROOT / "README.md"
 TABLE_START = "<!-- config-table:start (generated: python -m tests.docs.test_readme --write) -->"
 TABLE_END = "<!-- config-table:end -->"
+MODELS_START = "<!-- models-table:start (generated: python -m tests.docs.test_readme --write) -->"
+MODELS_END = "<!-- models-table:end -->"
 SKIP_MARK = "<!-- readme-test: skip"
 
 # -- the configuration table -----------------------------------------------------------------
@@ -77,15 +79,68 @@ def config_table() -> str:
     return "\n".join(lines)
 
 
+def _price(value: float | None) -> str:
+    return "—" if value is None else f"{value:g}"
+
+
+def models_table() -> str:
+    """One row per model family of :mod:`ark_context.catalog`: which caching API its Model
+    IDs use, its caching modes, thinking values and structured output, and its first-tier
+    prices (CNY per million tokens)."""
+    from ark_context.catalog import MODELS
+
+    lines = [
+        "| Model IDs | Caching API | Modes | Tools | `thinking` | JSON / schema output "
+        "| Input / cached / output (CNY per M tokens, first tier) |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    rows: dict[tuple[Any, ...], list[Any]] = {}
+    for info in MODELS.values():
+        key = (info.family, info.api, info.modes, info.thinking, info.thinking_default)
+        rows.setdefault((*key, info.structured_output, info.prices), []).append(info)
+    for infos in rows.values():
+        first = infos[0]
+        api = first.api
+        ids = ", ".join(f"`{i.model_id}`" for i in infos)
+        if first.thinking:
+            thinking = " / ".join(
+                f"**{t}**" if t == first.thinking_default else t for t in first.thinking
+            )
+        else:
+            thinking = "not sent" if api == "responses" else "—"
+        if api == "responses":
+            tools = "cached in the chain"
+            structured = "yes" if first.structured_output else "no"
+        else:
+            tools = "uncached (plain `/chat/completions`)"
+            structured = "no"
+        if first.prices is None:
+            prices = "—"
+        else:
+            tier = first.prices.tiers[0]
+            prices = " / ".join(
+                (_price(tier.input), _price(first.prices.cached_input), _price(tier.output))
+            )
+        modes = ", ".join(first.modes)
+        lines.append(
+            f"| {ids} | {api} | {modes} | {tools} | {thinking} | {structured} | {prices} |"
+        )
+    return "\n".join(lines)
+
+
 def _readme() -> str:
     return README.read_text(encoding="utf-8")
 
 
+def _replace_between(text: str, start: str, end: str, body: str) -> str:
+    head, rest = text.split(start, 1)
+    _, tail = rest.split(end, 1)
+    return f"{head}{start}\n{body}\n{end}{tail}"
+
+
 def write_config_table() -> None:
-    text = _readme()
-    head, rest = text.split(TABLE_START, 1)
-    _, tail = rest.split(TABLE_END, 1)
-    README.write_text(f"{head}{TABLE_START}\n{config_table()}\n{TABLE_END}{tail}", encoding="utf-8")
+    text = _replace_between(_readme(), TABLE_START, TABLE_END, config_table())
+    README.write_text(_replace_between(text, MODELS_START, MODELS_END, models_table()), "utf-8")
 
 
 def test_config_table_is_generated_from_the_settings() -> None:
@@ -97,6 +152,19 @@ def test_config_table_is_generated_from_the_settings() -> None:
     )
     for name in [*ArkContextParams.model_fields, "context_window", "streaming"]:
         assert f"| `{name}` |" in current
+
+
+def test_models_table_is_generated_from_the_catalog() -> None:
+    from ark_context.catalog import MODELS
+
+    text = _readme()
+    assert MODELS_START in text and MODELS_END in text
+    current = text.split(MODELS_START, 1)[1].split(MODELS_END, 1)[0].strip()
+    assert current == models_table(), (
+        "README models table is stale: python -m tests.docs.test_readme --write"
+    )
+    for model_id in MODELS:
+        assert f"`{model_id}`" in current
 
 
 # -- the Python snippets ----------------------------------------------------------------------
@@ -166,12 +234,17 @@ def _chat(**kw: Any) -> Any:
 
 
 def _scenarios(emu: Any, strict_url: str, small_url: str) -> dict[str, Callable[[], Any]]:
-    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, ToolMessage
+    from langchain_core.messages import (
+        AIMessage,
+        FunctionMessage,
+        HumanMessage,
+        SystemMessage,
+        ToolMessage,
+    )
 
     from llama_index_ark_context import ArkContextLLM
 
     ok = {"base_url": emu.base_url}
-    tool_call = AIMessage("", tool_calls=[{"name": "f", "args": {}, "id": "1"}])
 
     def garbage(request: httpx.Request) -> httpx.Response:
         return httpx.Response(
@@ -189,6 +262,12 @@ def _scenarios(emu: Any, strict_url: str, small_url: str) -> dict[str, Callable[
             mode="common_prefix",
             truncation_strategy={"type": "last_history_tokens", "last_history_tokens": 100},
         ),
+        'A built-in tool (`{"type": "web_search"}`) in `bind_tools`': lambda: _chat(
+            **ok
+        ).bind_tools([{"type": "web_search"}]),
+        "A `thinking` value the model does not take": lambda: _chat(
+            **ok, model="doubao-seed-1-6-251015", thinking="auto"
+        ),
         "Base URL without a scheme": lambda: _chat(base_url="ark.cn-beijing.volces.com/api/v3"),
         "Base URL ending in `/chat/completions`": lambda: _chat(
             base_url="https://gw.example/api/v3/chat/completions"
@@ -205,10 +284,12 @@ def _scenarios(emu: Any, strict_url: str, small_url: str) -> dict[str, Callable[
         "Last message from the assistant": lambda: _chat(**ok).invoke(
             [HumanMessage("hi"), AIMessage("hello")]
         ),
-        "Tool messages or tool calls in the history": lambda: _chat(**ok).invoke(
-            [HumanMessage("hi"), tool_call, ToolMessage("r", tool_call_id="1")]
+        "A tool result whose tool call is not in the history": lambda: _chat(**ok).invoke(
+            [HumanMessage("hi"), ToolMessage("r", tool_call_id="1")]
         ),
-        "`bind_tools` / `with_structured_output`": lambda: _chat(**ok).bind_tools([]),
+        "A legacy `FunctionMessage` in the history": lambda: _chat(**ok).invoke(
+            [HumanMessage("hi"), FunctionMessage("r", name="f"), HumanMessage("x")]
+        ),
         "Images or other non-text content": lambda: _chat(**ok).invoke(
             [HumanMessage(content=[{"type": "image_url", "image_url": {"url": "http://x/y.png"}}])]
         ),
@@ -288,3 +369,4 @@ if __name__ == "__main__":
         write_config_table()
     else:
         print(config_table())
+        print(models_table())

@@ -1,7 +1,14 @@
-"""What ChatArkContext declares to langchain-tests' standard suites (unit and integration).
+"""What ChatArkContext declares to langchain-tests' standard suites (unit and integration),
+per caching API, declared honestly:
 
-Declared honestly: the Ark Context API has no tools, no structured output, no JSON mode,
-and is text only."""
+- :class:`ArkCapabilities` (a Context-API model): tool calling and tool choice work, through
+  plain ``/chat/completions`` (the Context API has no tools, so such a call is uncached);
+  structured output too, by function calling (``with_structured_output``'s default). JSON
+  mode is not declared: the Context API's models take no ``response_format`` on the
+  Context API, and the plain path gives no JSON guarantee worth claiming. Text only.
+- :class:`ResponsesCapabilities` (a Responses-API model): function tools, tool choice,
+  structured output and JSON mode, in cached chains. Text only (images are out of scope).
+"""
 
 from __future__ import annotations
 
@@ -15,15 +22,15 @@ class ArkCapabilities:
 
     @property
     def has_tool_calling(self) -> bool:
-        return False
+        return True
 
     @property
     def has_tool_choice(self) -> bool:
-        return False
+        return True
 
     @property
     def has_structured_output(self) -> bool:
-        return False
+        return True
 
     @property
     def supports_json_mode(self) -> bool:
@@ -60,3 +67,9 @@ class ArkCapabilities:
     @property
     def supports_pdf_tool_message(self) -> bool:
         return False
+
+
+class ResponsesCapabilities(ArkCapabilities):
+    @property
+    def supports_json_mode(self) -> bool:
+        return True

@@ -213,21 +213,44 @@ def test_payload_params_stop_and_overrides() -> None:
     assert llm._get_request_payload(CONVO, stop=[])[1] == {"temperature": 0.3, "seed": 7}
 
 
+def test_tool_calls_and_tool_results_become_wire_messages() -> None:
+    llm = ChatArkContext(model="ep-x", api_key=KEY)
+    wire, _ = llm._get_request_payload(
+        [
+            HumanMessage("hi"),
+            AIMessage("", tool_calls=[{"name": "f", "args": {"a": 1}, "id": "c1"}]),
+            ToolMessage("42", tool_call_id="c1"),
+        ]
+    )
+    assert wire[1:] == [
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "f", "arguments": '{"a":1}'}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "42"},
+    ]
+
+
 @pytest.mark.parametrize(
-    "message",
+    ("message", "error", "match"),
     [
-        ToolMessage("42", tool_call_id="c1"),
-        FunctionMessage("42", name="f"),
-        AIMessage("", tool_calls=[{"name": "f", "args": {}, "id": "c1"}]),
-        AIMessage("", additional_kwargs={"function_call": {"name": "f", "arguments": "{}"}}),
-        ChatMessage(role="tool", content="42"),
+        (FunctionMessage("42", name="f"), ArkUnsupportedError, "FunctionMessage"),
+        (
+            AIMessage("", additional_kwargs={"function_call": {"name": "f", "arguments": "{}"}}),
+            ArkUnsupportedError,
+            "legacy function_call",
+        ),
+        (ChatMessage(role="tool", content="42"), ArkInputError, "ToolMessage"),
+        (ToolMessage("42", tool_call_id="c9"), ArkInputError, "c9"),
     ],
 )
-def test_tool_messages_are_unsupported(message: Any) -> None:
+def test_legacy_and_unpaired_tool_messages_raise(message: Any, error: type, match: str) -> None:
     llm = ChatArkContext(model="ep-x", api_key=KEY)
-    with pytest.raises(ArkUnsupportedError, match="does not support tools") as info:
+    with pytest.raises(error, match=match) as info:
         llm._get_request_payload([HumanMessage("hi"), message, HumanMessage("next")])
-    assert isinstance(info.value, NotImplementedError)
     assert "messages[1]" in str(info.value)
 
 
@@ -244,17 +267,27 @@ def test_non_text_blocks_and_bad_roles() -> None:
         llm._get_request_payload([HumanMessage("hi"), AIMessage("hello")])
     with pytest.raises(ArkInputError, match="empty"):
         llm._get_request_payload([])
+    with pytest.raises(ArkInputError, match="no function name"):
+        llm._get_request_payload(CONVO, tools=[{"type": "function"}])
+    with pytest.raises(ArkInputError, match="not bound"):
+        llm._get_request_payload(CONVO, tool_choice="f")
 
 
-def test_tools_and_structured_output_raise() -> None:
+def test_bind_tools_and_structured_output_bind_checked_fields() -> None:
     llm = ChatArkContext(model="ep-x", api_key=KEY)
-    for call in (
-        lambda: llm.bind_tools([{"type": "function", "function": {"name": "f"}}]),
-        lambda: llm.with_structured_output({"title": "T", "type": "object"}),
-    ):
-        with pytest.raises(NotImplementedError, match="does not support tools") as info:
-            call()
-        assert isinstance(info.value, ArkUnsupportedError)
+    bound: Any = llm.bind_tools(
+        [{"type": "function", "function": {"name": "f"}}], tool_choice="any"
+    )
+    assert bound.kwargs["tool_choice"] == "required"
+    assert bound.kwargs["tools"][0]["function"]["name"] == "f"
+    with pytest.raises(ArkInputError, match="'web_search' tool"):
+        llm.bind_tools([{"type": "web_search"}])
+    with pytest.raises(ArkInputError, match="unknown argument"):
+        llm.with_structured_output({"title": "T", "type": "object"}, bogus=1)
+    structured: Any = llm.with_structured_output(
+        {"title": "T", "type": "object"}, method="json_mode"
+    )
+    assert structured.first.kwargs["response_format"] == {"type": "json_object"}
 
 
 def test_ls_params_honour_model_override() -> None:

@@ -40,12 +40,14 @@ from ark_context.conversation import (
 from langchain_ark_context._convert import (
     ChunkBuilder,
     bind_tools_kwargs,
+    check_tool_fields,
     convert_tools,
     has_tool_messages,
     normalize_tool_choice,
     structured_output,
     to_ai_message,
     to_wire_messages,
+    without_names,
 )
 from tests.responses_fixtures import response_object, spaced_json, stream_events
 
@@ -100,6 +102,7 @@ def test_agent_history_to_wire() -> None:
         {
             "role": "assistant",
             "content": "Checking.",
+            "name": "weather_agent",
             "tool_calls": [
                 {
                     "id": "call_1",
@@ -111,6 +114,8 @@ def test_agent_history_to_wire() -> None:
         {"role": "tool", "tool_call_id": "call_1", "content": "18°C"},
     ]
     assert has_tool_messages(history) and not has_tool_messages(history[:2])
+    # the Responses API has no names: a call there leaves them out
+    assert "name" not in without_names(to_wire_messages(history))[2]
 
 
 def test_invalid_tool_calls_are_resent_verbatim_after_valid_ones() -> None:
@@ -306,8 +311,11 @@ def test_convert_tools_from_every_kind() -> None:
 def test_bad_tools_fail_at_bind_time() -> None:
     with pytest.raises(ArkResponsesInputError, match="only function tools"):
         convert_tools([{"type": "web_search"}])
+    assert len(convert_tools([get_weather, get_weather])) == 1  # the same tool once
+    other = {"type": "function", "function": {"name": "get_weather", "description": "other"}}
+    both = convert_tools([get_weather, other])
     with pytest.raises(ArkResponsesInputError, match="repeats"):
-        convert_tools([get_weather, get_weather])
+        check_tool_fields({"tools": both})
 
 
 @pytest.mark.parametrize(

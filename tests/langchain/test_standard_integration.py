@@ -1,9 +1,13 @@
-"""langchain-tests' standard integration suite for ChatArkContext, against the emulator on
-127.0.0.1 (one per module). Capabilities are declared honestly: the Ark Context API has
-no tools, no structured output, no JSON mode, and is text only."""
+"""langchain-tests' standard integration suite for ChatArkContext on a Context-API model,
+against the emulator on 127.0.0.1 (one per module).
+
+Capabilities (``ArkCapabilities``) are the model's: its calls with tools go to plain
+``/chat/completions`` (uncached, reported as ``bypassed`` / ``tools``), which takes function
+tools; a Responses-API model runs the suite in ``test_standard_responses.py``."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -13,12 +17,22 @@ from langchain_tests.integration_tests import ChatModelIntegrationTests
 from ark_context.emulator import Emulator
 from langchain_ark_context import ChatArkContext
 from tests.langchain.capabilities import ArkCapabilities
+from tests.langchain.scripted_model import instruction_follower
 
 pytestmark = pytest.mark.integration
 
 
 class TestChatArkContextIntegration(ArkCapabilities, ChatModelIntegrationTests):
     emu: Emulator
+
+    @pytest.fixture(autouse=True)
+    def _model_that_follows_prompts(self, shared_emulator: Emulator) -> Iterator[None]:
+        """The emulator answers as a model that follows the suite's prompts (tool calls
+        with the asked-for arguments, JSON with the asked-for keys)."""
+        saved = shared_emulator.responder
+        shared_emulator.responder = instruction_follower
+        yield
+        shared_emulator.responder = saved
 
     @pytest.fixture(autouse=True)
     def _use_emulator(self, shared_emulator: Emulator) -> None:

@@ -45,9 +45,17 @@ from ark_context import (
     ChatCompletionChunk,
     RoutedCompletion,
     RouteInfo,
+    Usage,
 )
+from ark_context.conversation import ChatCompletionStreamAccumulator, StreamDelta
 from llama_index_ark_context import ArkContextLLM, CachedTokenCounter
-from llama_index_ark_context.base import to_chat_response, to_chunk_response, to_wire_messages
+from llama_index_ark_context._convert import StreamState
+from llama_index_ark_context.base import (
+    _chunk,
+    _final_response,
+    to_chat_response,
+    to_wire_messages,
+)
 
 SECRET = "sk-unit-secret-7d1f0c"
 
@@ -148,18 +156,34 @@ def test_equivalent_messages_give_identical_wire_form() -> None:
     assert a == b
 
 
-@pytest.mark.parametrize("role", [MessageRole.TOOL, MessageRole.FUNCTION])
-def test_tool_roles_raise_clear_error(role: MessageRole) -> None:
-    msgs = [user("q"), ChatMessage(role=role, content="42"), user("and?")]
-    with pytest.raises(ArkUnsupportedError, match=r"messages\[1\].*tools"):
+def test_tool_result_without_a_call_id_and_function_role_raise_clear_errors() -> None:
+    msgs = [user("q"), ChatMessage(role=MessageRole.TOOL, content="42"), user("and?")]
+    with pytest.raises(
+        ArkInputError, match=r"messages\[1\] is a tool result without a tool call id"
+    ):
+        to_wire_messages(msgs)
+    msgs = [user("q"), ChatMessage(role=MessageRole.FUNCTION, content="42"), user("and?")]
+    with pytest.raises(ArkUnsupportedError, match=r"messages\[1\] has role 'function'"):
         to_wire_messages(msgs)
 
 
-def test_assistant_tool_calls_raise_clear_error() -> None:
-    call = {"tool_calls": [{"id": "c1", "function": {"name": "f", "arguments": "{}"}}]}
-    msgs = [user("q"), ChatMessage(role="assistant", content="", additional_kwargs=call), user("x")]
-    with pytest.raises(ArkUnsupportedError, match="tool_calls"):
-        to_wire_messages(msgs)
+def test_assistant_tool_calls_and_results_convert_to_the_wire_form() -> None:
+    call = {"tool_calls": [{"id": "c1", "function": {"name": "f", "arguments": "{ }"}}]}
+    msgs = [
+        user("q"),
+        ChatMessage(role="assistant", content="", additional_kwargs=call),
+        ChatMessage(role="tool", content="42", additional_kwargs={"tool_call_id": "c1"}),
+    ]
+    assert to_wire_messages(msgs)[1:] == [
+        {
+            "role": "assistant",
+            "content": "",
+            "tool_calls": [
+                {"id": "c1", "type": "function", "function": {"name": "f", "arguments": "{}"}}
+            ],
+        },
+        {"role": "tool", "tool_call_id": "c1", "content": "42"},
+    ]
 
 
 @pytest.mark.parametrize(
@@ -210,10 +234,11 @@ def test_request_sends_only_set_fields() -> None:
     assert params == {}
 
 
-@pytest.mark.parametrize("kw", ["tools", "response_format", "tool_choice"])
-def test_request_passes_tool_kwargs_to_the_router(kw: str) -> None:
-    # The router decides: plain with tools on the Context API, converted on Responses.
-    assert make_llm()._request([user("q")], {kw: [{"x": 1}]})[1] == {kw: [{"x": 1}]}
+def test_request_passes_tools_and_formats_to_the_router() -> None:
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    fields = {"tools": [tool], "tool_choice": "auto", "response_format": {"type": "json_object"}}
+    _, params = make_llm()._request([user("q")], dict(fields))
+    assert params == fields
 
 
 def test_unknown_constructor_kwarg_raises_and_additional_kwargs_sends_it() -> None:
@@ -249,7 +274,7 @@ def test_missing_model_fails_at_call_naming_the_setting() -> None:
 def test_bad_input_fails_before_the_stream_starts() -> None:
     llm = make_llm()
     with pytest.raises(ArkUnsupportedError):
-        llm.stream_chat([ChatMessage(role="tool", content="x")])
+        llm.stream_chat([ChatMessage(role="function", content="x")])
 
 
 async def test_bad_input_fails_before_the_async_stream_starts() -> None:
@@ -266,7 +291,7 @@ def test_metadata_defaults() -> None:
     assert md.context_window == 32768
     assert md.num_output == 4096
     assert md.is_chat_model is True
-    assert md.is_function_calling_model is False
+    assert md.is_function_calling_model is True
     assert md.model_name == "ep-unit"
 
 
@@ -431,24 +456,24 @@ def test_chat_response_logprobs() -> None:
     assert [(lp.token, lp.logprob) for lp in resp.logprobs[1]] == [("is", -0.01)]
 
 
-def test_usage_chunk_carries_usage_in_raw_and_kwargs() -> None:
+def test_last_stream_response_carries_usage_in_raw_and_kwargs() -> None:
     meta = {"context_id": "ctx-9", "context_outcome": "created"}
-    usage_chunk = ChatCompletionChunk.model_validate(
-        {"id": "c", "choices": [], "usage": ARK_RESPONSE["usage"]}
-    )
-    resp = to_chunk_response(usage_chunk, "Paris.", meta)
+    stream = _Stream(_chunks("Paris.", ARK_RESPONSE["usage"]))
+    deltas = list(stream.deltas())
+    state = StreamState()
+    first = next(r for r in (_chunk(state, d, meta) for d in deltas[:-1]) if r is not None)
+    assert (first.delta, first.message.content) == ("Par", "Par")
+    assert "prompt_tokens" not in first.additional_kwargs
+    assert first.additional_kwargs["context_id"] == "ctx-9"
+    final = deltas[-1].result
+    assert final is not None
+    resp = _final_response(final, stream.usage, meta)
     assert resp.delta == ""
     assert resp.message.content == "Paris."
     assert resp.raw["usage"]["prompt_tokens"] == 28
     assert resp.additional_kwargs["cached_tokens"] == 18
     assert resp.additional_kwargs["context_id"] == "ctx-9"
     assert get_tokens_from_response(resp) == (28, 3)
-    text_chunk = ChatCompletionChunk.model_validate(
-        {"id": "c", "choices": [{"index": 0, "delta": {"content": "Par"}}]}
-    )
-    resp = to_chunk_response(text_chunk, "Par", meta)
-    assert (resp.delta, resp.message.content) == ("Par", "Par")
-    assert "prompt_tokens" not in resp.additional_kwargs
 
 
 # -- the 8 public methods over a router double ----------------------------------------------
@@ -468,19 +493,31 @@ def _chunks(text: str, usage: dict[str, Any]) -> list[ChatCompletionChunk]:
 
 
 class _Stream:
+    """A routed stream double: ``deltas()`` as the router gives them for these chunks."""
+
     def __init__(self, chunks: list[ChatCompletionChunk]) -> None:
         self.route = RouteInfo(outcome="created", reason="new", context_id="ctx-s", mode="session")
+        self.usage: Usage | None = None
         self._chunks = chunks
 
-    def __iter__(self) -> Iterator[ChatCompletionChunk]:
-        return iter(self._chunks)
+    def _deltas(self) -> list[StreamDelta]:
+        acc = ChatCompletionStreamAccumulator()
+        out = [d for c in self._chunks for d in acc.feed(c.model_dump())]
+        out.append(acc.finish())
+        self.usage = next((c.usage for c in self._chunks if c.usage is not None), None)
+        return out
 
-    async def __aiter_impl(self) -> AsyncIterator[ChatCompletionChunk]:
-        for c in self._chunks:
-            yield c
+    def deltas(self) -> Iterator[StreamDelta]:
+        return iter(self._deltas())
 
-    def __aiter__(self) -> AsyncIterator[ChatCompletionChunk]:
-        return self.__aiter_impl()
+
+class _AsyncStream(_Stream):
+    async def _adeltas(self) -> AsyncIterator[StreamDelta]:
+        for d in self._deltas():
+            yield d
+
+    def deltas(self) -> AsyncIterator[StreamDelta]:  # type: ignore[override]
+        return self._adeltas()
 
 
 class RouterDouble:
@@ -523,7 +560,7 @@ class RouterDouble:
         request_id: Any = None,
     ) -> AsyncIterator[_Stream]:
         self.calls.append(("astream", messages, params, include_usage))
-        yield _Stream(_chunks("Paris.", ARK_RESPONSE["usage"]))
+        yield _AsyncStream(_chunks("Paris.", ARK_RESPONSE["usage"]))
 
 
 class EventCounter(BaseEventHandler):
@@ -667,3 +704,16 @@ def test_cached_token_counter_reads_object_usage_and_kwargs() -> None:
     assert response_usage(flat) == (5, 1, 0, 0)
     assert response_usage(ChatResponse(message=ChatMessage(content="x"))) is None
     assert response_usage(None) is None
+
+
+def test_structured_predict_keeps_the_context_cache_on_the_context_api() -> None:
+    from llama_index.core.types import PydanticProgramMode
+
+    # Context API: the schema goes in the prompt (cached), not as a tool (plain, uncached)
+    assert make_llm().pydantic_program_mode == PydanticProgramMode.LLM
+    # Responses API: by function calling, which the chain caches
+    responses = ArkContextLLM(model="doubao-seed-1-6-251015", api_key=SECRET)
+    assert responses.pydantic_program_mode == PydanticProgramMode.DEFAULT
+    assert responses.metadata.is_function_calling_model
+    chosen = make_llm(pydantic_program_mode=PydanticProgramMode.FUNCTION)
+    assert chosen.pydantic_program_mode == PydanticProgramMode.FUNCTION

@@ -259,8 +259,8 @@ def _lc_bad() -> list[Any]:
         ),
         pytest.param(
             [("user", "q"), ToolMessage("42", tool_call_id="t1")],
-            ArkUnsupportedError,
-            "tool",
+            ArkInputError,
+            "no earlier assistant message made",
             id="tool-message",
         ),
         pytest.param(
@@ -272,11 +272,11 @@ def _lc_bad() -> list[Any]:
         pytest.param(
             [
                 ("user", "q"),
-                AIMessage("", tool_calls=[{"name": "f", "args": {}, "id": "t1"}]),
+                AIMessage("", tool_calls=[{"name": "f", "args": {}, "id": ""}]),
                 ("user", "and?"),
             ],
-            ArkUnsupportedError,
-            "tool",
+            ArkInputError,
+            "without an id",
             id="ai-tool-calls",
         ),
         pytest.param(
@@ -324,7 +324,9 @@ def _li_bad() -> list[Any]:
             "assistant",
             id="system-then-assistant",
         ),
-        pytest.param([("user", "q"), ("tool", "42")], ArkUnsupportedError, "tool", id="tool-role"),
+        pytest.param(
+            [("user", "q"), ("tool", "42")], ArkInputError, "without a tool call id", id="tool-role"
+        ),
         pytest.param(
             [("user", "q"), ("function", "{}")], ArkUnsupportedError, "tool", id="function-role"
         ),
@@ -334,8 +336,8 @@ def _li_bad() -> list[Any]:
                 LIMessage(role="assistant", content="", additional_kwargs={"tool_calls": [{}]}),
                 ("user", "and?"),
             ],
-            ArkUnsupportedError,
-            "tool",
+            ArkInputError,
+            "has no id",
             id="assistant-tool-calls",
         ),
         pytest.param(
@@ -411,19 +413,19 @@ def test_completion_entry_points_check_text_too(adapter: str, net: respx.MockRou
     assert net.calls.call_count == 0
 
 
-def test_langchain_tools_and_structured_output_are_unsupported(net: respx.MockRouter) -> None:
+def test_langchain_tools_and_structured_output_bind_without_the_network(
+    net: respx.MockRouter,
+) -> None:
     class Answer(BaseModel):
         text: str
 
     llm = build("langchain")
-    for fn in (
-        lambda: llm.bind_tools([Answer]),
-        lambda: llm.bind_tools([{"type": "function", "function": {"name": "f"}}]),
-        lambda: llm.with_structured_output(Answer),
-        lambda: llm.with_structured_output(Answer, include_raw=True),
-    ):
-        err = expect(ArkUnsupportedError, fn, match="tools")
-        assert isinstance(err, NotImplementedError)  # what LangChain's own code checks for
+    llm.bind_tools([Answer])
+    llm.bind_tools([{"type": "function", "function": {"name": "f"}}], tool_choice="f")
+    llm.with_structured_output(Answer)
+    llm.with_structured_output(Answer, include_raw=True, method="json_mode")
+    expect(ArkInputError, lambda: llm.bind_tools([{"type": "web_search"}]), match="function tools")
+    expect(ArkInputError, lambda: llm.bind_tools([Answer], tool_choice="g"), match="not bound")
     assert net.calls.call_count == 0
 
 

@@ -16,7 +16,6 @@ from ark_context import (
     ArkConfigError,
     ArkContextOverflowError,
     ArkInputError,
-    ArkUnsupportedError,
 )
 from ark_context import wire_message as W
 from ark_context.emulator import run_emulator
@@ -129,7 +128,7 @@ PRE_NETWORK = [
     ("empty", [], ArkInputError),
     ("last-assistant", [W("user", "q"), W("assistant", "a")], ArkInputError),
     ("lone-surrogate", [W("system", "s"), W("user", "x \ud800 y")], ArkInputError),
-    ("tool-role", [W("user", "q"), {"role": "tool", "content": "42"}], ArkUnsupportedError),
+    ("tool-role", [W("user", "q"), {"role": "tool", "content": "42"}], ArkInputError),
 ]
 
 
