@@ -35,7 +35,7 @@ if TYPE_CHECKING:
     from .._models import ContextInfo
     from .._route_types import MissReason, RouteInfo
 
-__all__ = ["Backend", "CallSpec", "ContextAPIBackend", "Created"]
+__all__ = ["Backend", "CallSpec", "ContextAPIBackend", "Created", "LazyClients", "client_settings"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,7 +88,53 @@ class Backend(Protocol):
         ...
 
 
-class ContextAPIBackend:
+Given = tuple["ArkContextClient | None", "AsyncArkContextClient | None"]
+
+
+class LazyClients:
+    """A backend's sync and async clients, each built on first use (one per backend)."""
+
+    def _clients(self, settings: Mapping[str, Any], http: tuple[Any, Any], given: Given) -> None:
+        """``settings``: :func:`client_settings`; ``http``: the (sync, async) httpx
+        clients to build on (None: the shared pools); ``given``: ready clients, or None."""
+        self._client_kwargs = dict(settings)
+        self._http_client, self._http_async_client = http
+        self._client: ArkContextClient | None = given[0]
+        self._async_client: AsyncArkContextClient | None = given[1]
+
+    @property
+    def client(self) -> ArkContextClient:
+        if self._client is None:
+            self._client = ArkContextClient(http_client=self._http_client, **self._client_kwargs)
+        return self._client
+
+    @property
+    def async_client(self) -> AsyncArkContextClient:
+        if self._async_client is None:
+            self._async_client = AsyncArkContextClient(  # type: ignore[call-arg]
+                http_client=self._http_async_client, **self._client_kwargs
+            )
+        return self._async_client
+
+
+def client_settings(
+    api_key: str,
+    base_url: str,
+    timeout: float,
+    max_retries: int,
+    default_headers: Mapping[str, str] | None,
+) -> dict[str, Any]:
+    """The settings every client of a router is built with."""
+    return {
+        "api_key": api_key,
+        "base_url": base_url,
+        "timeout": timeout,
+        "max_retries": max_retries,
+        "default_headers": default_headers,
+    }
+
+
+class ContextAPIBackend(LazyClients):
     """The Context API (``/context/create`` + ``/context/chat/completions``): a context id
     is mutable state with a sliding ttl. Clients are built on first use."""
 
@@ -112,25 +158,7 @@ class ContextAPIBackend:
         self.mode = mode
         self.ttl = ttl
         self.truncation_strategy = truncation_strategy
-        self._client_kwargs = dict(client_kwargs)
-        self._http_client = http_client
-        self._http_async_client = http_async_client
-        self._client = client
-        self._async_client = async_client
-
-    @property
-    def client(self) -> ArkContextClient:
-        if self._client is None:
-            self._client = ArkContextClient(http_client=self._http_client, **self._client_kwargs)
-        return self._client
-
-    @property
-    def async_client(self) -> AsyncArkContextClient:
-        if self._async_client is None:
-            self._async_client = AsyncArkContextClient(  # type: ignore[call-arg]
-                http_client=self._http_async_client, **self._client_kwargs
-            )
-        return self._async_client
+        self._clients(client_kwargs, (http_client, http_async_client), (client, async_client))
 
     # -- requests ----------------------------------------------------------------------
 

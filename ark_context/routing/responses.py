@@ -41,7 +41,7 @@ from .._client import ArkContextClient, AsyncArkContextClient
 from .._exceptions import ArkContextBusyError, ArkContextGoneError, ArkInputError
 from .._replies import ResponsesResult, parse_response
 from .._responses_input import is_json_schema_format, to_input_items, to_request_fields
-from .backend import CallSpec, Created
+from .backend import CallSpec, Created, LazyClients
 from .drivers import KeyedLocks, LoopLocks
 
 if TYPE_CHECKING:
@@ -144,7 +144,7 @@ def chain_settings(call: ResponsesCall) -> dict[str, Any]:
     return {k: f[k] for k in ("tools", "thinking", "reasoning") if k in f}
 
 
-class ResponsesBackend:
+class ResponsesBackend(LazyClients):
     """``POST /responses`` chains (see the module docstring). Clients are built on first use."""
 
     name = "responses"
@@ -168,11 +168,7 @@ class ResponsesBackend:
         self.model = model
         self.expire_after = min(int(expire_after), MAX_CACHE_SECONDS)
         self.chain_gap = chain_gap
-        self._client_kwargs = dict(client_kwargs)
-        self._http_client = http_client
-        self._http_async_client = http_async_client
-        self._client = client
-        self._async_client = async_client
+        self._clients(client_kwargs, (http_client, http_async_client), (client, async_client))
         self._clock = clock
         self._sleep = sleep
         self._async_sleep = async_sleep
@@ -180,20 +176,6 @@ class ResponsesBackend:
         self._done_lock = threading.Lock()
         self._locks: KeyedLocks[threading.Lock] = KeyedLocks(threading.Lock)
         self._alocks = LoopLocks()
-
-    @property
-    def client(self) -> ArkContextClient:
-        if self._client is None:
-            self._client = ArkContextClient(http_client=self._http_client, **self._client_kwargs)
-        return self._client
-
-    @property
-    def async_client(self) -> AsyncArkContextClient:
-        if self._async_client is None:
-            self._async_client = AsyncArkContextClient(  # type: ignore[call-arg]
-                http_client=self._http_async_client, **self._client_kwargs
-            )
-        return self._async_client
 
     # -- state ids ---------------------------------------------------------------------
 

@@ -12,7 +12,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
@@ -21,13 +20,11 @@ from typing import TYPE_CHECKING, Any, cast
 from .._exceptions import ArkError
 from .._messages import WireMessage, namespace_digest
 from .._route_types import RoutedCompletion, RouteInfo, usage_from
-from ..costs import CostModel, Prices, prices_for
-from ..stores import ContextStore, Entry, default_store
+from ..costs import Prices, prices_for
+from ..stores import ContextStore, Entry
 from ..tool_messages import validate_conversation_with_tools
-from .auto import AutoPolicy
-from .backend import CallSpec, stamp
-from .drivers import KeyedLocks, LoopLocks, adrive, drive
-from .flows import Sent, finish, route
+from .backend import CallSpec, client_settings, stamp
+from .flows import Sent
 from .outcomes import RouteConfig
 from .policies import (
     CallView,
@@ -37,7 +34,6 @@ from .policies import (
     Plan,
     RoutingPolicy,
     UsePrefix,
-    policy_for,
 )
 from .responses import (
     PREFIX_MIN_TOKENS,
@@ -49,14 +45,13 @@ from .responses import (
     responses_call,
     result_of,
 )
-from .router import ContextRouter, default_ttl
+from .router import ContextRouter, Reply, default_ttl, pick_policy
 from .rules import check_reserved
 
 if TYPE_CHECKING:
-    from .._models import Usage
     from .._replies import ResponsesResult
     from ..stores._base import Put
-    from .responses_streams import AsyncResponsesStream, ResponsesStream
+    from .router import AsyncStreamType, StreamType
 
 __all__ = ["ResponsesRouter"]
 
@@ -194,13 +189,7 @@ class ResponsesRouter(ContextRouter):
         self.delete_retired = delete_retired
         self.backend: ResponsesBackend = ResponsesBackend(  # type: ignore[assignment]
             model=model,
-            client_kwargs={
-                "api_key": api_key,
-                "base_url": base_url,
-                "timeout": timeout,
-                "max_retries": max_retries,
-                "default_headers": default_headers,
-            },
+            client_kwargs=client_settings(api_key, base_url, timeout, max_retries, default_headers),
             expire_after=ttl if ttl is not None else default_ttl(mode),
             chain_gap=chain_gap,
             http_client=http_client,
@@ -211,18 +200,9 @@ class ResponsesRouter(ContextRouter):
         )
         self.ttl = self.backend.expire_after
         self.truncation_strategy = None
-        self.prefix_messages = prefix_messages
-        self.store = store if store is not None else default_store()
-        self.clock = clock
-        self.expiry_margin = min(expiry_margin, self.ttl / 4)
-        self.fresh_context_retries = 0  # a chain turn is never resent blindly
-        self._sleep = sleep
-        self._async_sleep = async_sleep or _asyncio_sleep
-        if policy is None and mode == "auto":
-            policy = AutoPolicy(CostModel(prices_for(model, prices), self.ttl))
-        self._inner = policy if policy is not None else policy_for(mode)
+        self.prices = prices_for(model, prices)
+        self._inner = pick_policy(policy, mode, self.prices, self.ttl)
         self._min_tokens = prefix_min_tokens
-        self.policy = _PrefixGuard(self._inner, prefix_min_tokens)
         self._base_ns = namespace_digest(
             base_url=base_url,
             model=model,
@@ -230,49 +210,26 @@ class ResponsesRouter(ContextRouter):
             truncation=None,
             api_key=api_key,
         )
-        self._cfg = RouteConfig(
-            namespace=self._base_ns,
-            mode=mode,
-            ttl=self.ttl,
-            expiry_margin=self.expiry_margin,
-            truncation=False,
+        self._bind(
+            self._base_ns,
+            _PrefixGuard(self._inner, prefix_min_tokens),
             prefix_messages=prefix_messages,
-            fresh_context_retries=0,
+            store=store,
             clock=clock,
-            backend=self.backend,
-            policy=self.policy,
+            expiry_margin=expiry_margin,
+            fresh_context_retries=0,  # a chain turn is never resent blindly
+            sleeps=(sleep, async_sleep),
         )
         self._cfgs: dict[str, RouteConfig] = {}
-        self._locks = KeyedLocks(threading.Lock)
-        self._alocks = LoopLocks()
 
-    @classmethod
-    def from_settings(
-        cls, settings: Any, *, api_key: str, model: str | None = None
-    ) -> ResponsesRouter:
-        return cls(
-            model=model or settings.model,
-            api_key=api_key,
-            base_url=settings.base_url,
-            mode=settings.mode,
-            ttl=settings.ttl,
-            prefix_messages=settings.prefix_messages,
-            store=settings.store,
-            timeout=settings.timeout,
-            max_retries=settings.max_retries,
-            default_headers=settings.default_headers,
-            http_client=settings.http_client,
-            http_async_client=settings.http_async_client,
-            delete_retired=getattr(settings, "delete_retired", False),
-            prices=getattr(settings, "prices", None),
-        )
+    @staticmethod
+    def _settings_extra(settings: Any) -> dict[str, Any]:
+        return {"delete_retired": getattr(settings, "delete_retired", False)}
 
-    def __repr__(self) -> str:
-        return f"ResponsesRouter(model={self.model!r}, mode={self.mode!r}, ttl={self.ttl})"
-
-    # -- per-call settings -------------------------------------------------------------
+    # -- the per-API hooks of ContextRouter ----------------------------------------------
 
     def _cfg_for(self, call: CallSpec) -> RouteConfig:
+        """One config per set of chain settings: its own namespace and prefix guard."""
         rc: ResponsesCall = call.extra
         settings = chain_settings(rc)
         fp = json.dumps(settings, sort_keys=True, separators=(",", ":")) if settings else ""
@@ -295,21 +252,34 @@ class ResponsesRouter(ContextRouter):
             call.plain = "json_schema"
         return list(messages)
 
-    def _send(self, messages: Sequence[WireMessage], call: CallSpec) -> Sent:
-        msgs = self._check(messages, call)
-        return drive(route(self._cfg_for(call), msgs, call), self._runner(call))
+    def _reply(self, sent: Sent) -> Reply:
+        result = result_of(sent.result)
+        return self._reply_of(sent, result, ok=result.status in ("completed", "incomplete"))
 
-    async def _asend(self, messages: Sequence[WireMessage], call: CallSpec) -> Sent:
-        msgs = self._check(messages, call)
-        return await adrive(route(self._cfg_for(call), msgs, call), self._arunner(call))
-
-    def _done(self, sent: Sent, call: CallSpec, result: ResponsesResult) -> tuple[Any, Usage]:
-        """Prepare the record of a finished turn: the reply's wire message (tool calls
-        included) and the chat-shaped usage."""
+    def _reply_of(self, sent: Sent, result: ResponsesResult, *, ok: bool) -> Reply:
+        """The record of a finished turn: the reply's wire message (tool calls included)
+        and the chat-shaped usage."""
         pending = sent.pending
         pending.reply_message = result.wire_message()
         pending.expect_cached = 0  # reasoning is never cached: no truncation check here
-        return self._cfg_for(call), usage_from(result.usage)
+        return Reply(result.text, usage_from(result.usage), ok, result)
+
+    def _routed(self, sent: Sent, call: CallSpec, reply: Reply) -> RoutedCompletion:
+        result = cast("ResponsesResult", reply.final)
+        return RoutedCompletion.from_result(result, self._route(sent, call, result))
+
+    def _after(self, sent: Sent, call: CallSpec, reply: Reply) -> None:
+        if self.delete_retired and reply.ok:
+            self._retire(sent, call, cast("ResponsesResult", reply.final))
+
+    async def _aafter(self, sent: Sent, call: CallSpec, reply: Reply) -> None:
+        if self.delete_retired and reply.ok:
+            await self._aretire(sent, call, cast("ResponsesResult", reply.final))
+
+    def _stream_types(self) -> tuple[StreamType, AsyncStreamType]:
+        from .responses_streams import AsyncResponsesStream, ResponsesStream
+
+        return cast("StreamType", ResponsesStream), cast("AsyncStreamType", AsyncResponsesStream)
 
     def _route(self, sent: Sent, call: CallSpec, result: ResponsesResult | None) -> RouteInfo:
         info = replace(stamp(sent.pending.route, call))  # a copy: the record needs the state
@@ -325,70 +295,6 @@ class ResponsesRouter(ContextRouter):
             info.new_chain = cast("_PrefixGuard", self._cfg_for(call).policy).changed(view)
         info.dropped = tuple(rc.dropped)
         return info
-
-    # -- public API ----------------------------------------------------------------------
-
-    def chat(
-        self,
-        messages: Sequence[WireMessage],
-        params: Mapping[str, Any] | None = None,
-        *,
-        request_id: str | None = None,
-    ) -> RoutedCompletion:
-        call = CallSpec(dict(params or {}), request_id)
-        sent = self._send(messages, call)
-        result = result_of(sent.result)
-        cfg, usage = self._done(sent, call, result)
-        ok = result.status in ("completed", "incomplete")
-        flow = finish(cfg, sent.pending, result.text, usage, ok=ok, final=result)
-        drive(flow, self._runner(call))
-        if self.delete_retired and ok:
-            self._retire(sent, call, result)
-        return RoutedCompletion.from_result(result, self._route(sent, call, result))
-
-    async def achat(
-        self,
-        messages: Sequence[WireMessage],
-        params: Mapping[str, Any] | None = None,
-        *,
-        request_id: str | None = None,
-    ) -> RoutedCompletion:
-        call = CallSpec(dict(params or {}), request_id)
-        sent = await self._asend(messages, call)
-        result = result_of(sent.result)
-        cfg, usage = self._done(sent, call, result)
-        ok = result.status in ("completed", "incomplete")
-        flow = finish(cfg, sent.pending, result.text, usage, ok=ok, final=result)
-        await adrive(flow, self._arunner(call))
-        if self.delete_retired and ok:
-            await self._aretire(sent, call, result)
-        return RoutedCompletion.from_result(result, self._route(sent, call, result))
-
-    def stream(  # type: ignore[override]
-        self,
-        messages: Sequence[WireMessage],
-        params: Mapping[str, Any] | None = None,
-        *,
-        include_usage: bool = True,
-        request_id: str | None = None,
-    ) -> ResponsesStream:
-        from .responses_streams import ResponsesStream
-
-        call = CallSpec(dict(params or {}), request_id, stream=True, include_usage=include_usage)
-        return ResponsesStream(self, messages, call)
-
-    def astream(  # type: ignore[override]
-        self,
-        messages: Sequence[WireMessage],
-        params: Mapping[str, Any] | None = None,
-        *,
-        include_usage: bool = True,
-        request_id: str | None = None,
-    ) -> AsyncResponsesStream:
-        from .responses_streams import AsyncResponsesStream
-
-        call = CallSpec(dict(params or {}), request_id, stream=True, include_usage=include_usage)
-        return AsyncResponsesStream(self, messages, call)
 
     # -- maintenance -------------------------------------------------------------------
 
@@ -460,9 +366,3 @@ def _describe(settings: Mapping[str, Any]) -> str:
         if name not in settings:
             parts.append(f"{name}=")
     return ";".join(sorted(parts))
-
-
-async def _asyncio_sleep(seconds: float) -> None:
-    import asyncio
-
-    await asyncio.sleep(seconds)

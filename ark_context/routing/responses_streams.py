@@ -10,8 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._reply_stream import ResponsesStreamAccumulator
 from .._route_types import usage_from
-from .drivers import adrive, drive
-from .flows import finish
+from .router import Reply
 
 if TYPE_CHECKING:
     from .._messages import WireMessage
@@ -62,24 +61,20 @@ class _StreamBase:
             self.result = delta.result
         return delta
 
-    def _finished(self, ok: bool) -> tuple[Any, Any] | None:
-        """The finish flow and its config (None: nothing to record). Once the terminal
-        event arrived the response is stored, so it is recorded even if the caller
-        stopped reading right after it."""
+    def _closing(self, ok: bool) -> tuple[Sent, Reply] | None:
+        """What :meth:`_end` records (None: nothing was sent). Once the terminal event
+        arrived the response is stored, so it is recorded even if the caller stopped
+        reading right after it; otherwise the turn is dropped."""
         if self._sent is None:
             return None
         result = self.result if ok or self.result is not None else None
-        if result is not None:
-            cfg, usage = self._router._done(self._sent, self._call, result)
-            assert self.route is not None
-            self.route.response_id = result.id
-            rc: ResponsesCall = self._call.extra
-            self.route.expire_at = rc.expire_at if self._call.plain is None else None
-            flow = finish(cfg, self._sent.pending, result.text, usage, ok=True, final=result)
-        else:
-            cfg = self._router._cfg_for(self._call)
-            flow = finish(cfg, self._sent.pending, "", None, ok=False)
-        return flow, None
+        if result is None:
+            return self._sent, Reply("", None, False)
+        assert self.route is not None
+        self.route.response_id = result.id
+        rc: ResponsesCall = self._call.extra
+        self.route.expire_at = rc.expire_at if self._call.plain is None else None
+        return self._sent, self._router._reply_of(self._sent, result, ok=True)
 
 
 class ResponsesStream(_StreamBase):
@@ -129,11 +124,11 @@ class ResponsesStream(_StreamBase):
         if self._inner is not None:
             with contextlib.suppress(Exception):
                 self._inner.close()
-        done = self._finished(ok)
+        done = self._closing(ok)
         if done is not None:
-            drive(done[0], self._router._runner(self._call))
-            if self._router.delete_retired and self.result is not None and self._sent:
-                self._router._retire(self._sent, self._call, self.result)
+            sent, r = done
+            self._router._finish(sent.pending, self._call, r.text, r.usage, ok=r.ok, final=r.final)
+            self._router._after(sent, self._call, r)
 
     def close(self) -> None:
         """Stop early: nothing is recorded (the next call chains from the parent)."""
@@ -187,11 +182,13 @@ class AsyncResponsesStream(_StreamBase):
         if self._inner is not None:
             with contextlib.suppress(Exception):
                 await self._inner.aclose()
-        done = self._finished(ok)
+        done = self._closing(ok)
         if done is not None:
-            await adrive(done[0], self._router._arunner(self._call))
-            if self._router.delete_retired and self.result is not None and self._sent:
-                await self._router._aretire(self._sent, self._call, self.result)
+            sent, r = done
+            await self._router._afinish(
+                sent.pending, self._call, r.text, r.usage, ok=r.ok, final=r.final
+            )
+            await self._router._aafter(sent, self._call, r)
 
     async def aclose(self) -> None:
         await self._end(ok=False)

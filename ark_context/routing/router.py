@@ -13,7 +13,8 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, cast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from .._messages import WireMessage, namespace_digest, validate_conversation
 from .._route_types import RoutedCompletion
@@ -23,7 +24,7 @@ from ..costs import CostModel, Prices, prices_for
 from ..stores import ContextStore, default_store
 from ..tool_messages import validate_conversation_with_tools
 from .auto import AUTO_TTL, AutoPolicy
-from .backend import CallSpec, ContextAPIBackend, stamp
+from .backend import CallSpec, ContextAPIBackend, client_settings, stamp
 from .drivers import AsyncRunner, KeyedLocks, LoopLocks, SyncRunner, adrive, drive
 from .flows import Pending, RouteConfig, Sent, finish, route
 from .policies import RoutingPolicy, policy_for
@@ -36,11 +37,16 @@ from .rules import (
 )
 
 if TYPE_CHECKING:
+    from .._adapter_seam import ArkStream, AsyncArkStream
     from .._client import ArkContextClient, AsyncArkContextClient
     from .._models import ChatCompletion, Usage
-    from .streams import AsyncRoutedStream, RoutedStream
 
-__all__ = ["ContextRouter"]
+    StreamType = Callable[["ContextRouter", Sequence[WireMessage], CallSpec], ArkStream]
+    AsyncStreamType = Callable[["ContextRouter", Sequence[WireMessage], CallSpec], AsyncArkStream]
+
+__all__ = ["ContextRouter", "Reply"]
+
+_R = TypeVar("_R", bound="ContextRouter")
 
 
 class ContextRouter:
@@ -94,77 +100,87 @@ class ContextRouter:
         self.mode = check_mode(mode)
         self.model = model
         self.ttl = check_ttl(ttl if ttl is not None else default_ttl(mode))
-        self.prices = prices_for(model, prices)
         self.truncation_strategy = check_truncation(
             mode, dict(truncation_strategy) if truncation_strategy else None
         )
-        self.prefix_messages = prefix_messages
-        self.store: ContextStore = store if store is not None else default_store()
-        self.clock = clock
-        self.expiry_margin = min(expiry_margin, self.ttl / 4)
-        self.fresh_context_retries = check_fresh_context_retries(fresh_context_retries)
-        self._sleep = sleep
-        self._async_sleep = async_sleep or _asyncio_sleep
         self.backend = ContextAPIBackend(
             model=model,
             mode=mode,
             ttl=self.ttl,
             truncation_strategy=self.truncation_strategy,
-            client_kwargs={
-                "api_key": api_key,
-                "base_url": base_url,
-                "timeout": timeout,
-                "max_retries": max_retries,
-                "default_headers": default_headers,
-            },
+            client_kwargs=client_settings(api_key, base_url, timeout, max_retries, default_headers),
             http_client=http_client,
             http_async_client=http_async_client,
             client=client,
             async_client=async_client,
         )
-        if policy is None:
-            policy = AutoPolicy(CostModel(self.prices, self.ttl)) if mode == "auto" else None
-        self.policy: RoutingPolicy = policy if policy is not None else policy_for(mode)
-        self._cfg = RouteConfig(
-            namespace=namespace_digest(
+        self.prices = prices_for(model, prices)
+        self._bind(
+            namespace_digest(
                 base_url=base_url,
                 model=model,
                 mode=mode,
                 truncation=self.truncation_strategy,
                 api_key=api_key,
             ),
-            mode=mode,
+            pick_policy(policy, mode, self.prices, self.ttl),
+            prefix_messages=prefix_messages,
+            store=store,
+            clock=clock,
+            expiry_margin=expiry_margin,
+            fresh_context_retries=check_fresh_context_retries(fresh_context_retries),
+            sleeps=(sleep, async_sleep),
+        )
+
+    def _bind(
+        self,
+        namespace: bytes,
+        policy: RoutingPolicy,
+        *,
+        prefix_messages: int | None,
+        store: ContextStore | None,
+        clock: Callable[[], float],
+        expiry_margin: float,
+        fresh_context_retries: int,
+        sleeps: tuple[Callable[[float], None], Callable[[float], Any] | None],
+    ) -> None:
+        """What every router holds, whatever its API (``self.backend``, ``mode``, ``ttl``
+        and ``truncation_strategy`` are set first): the store, the clock, the policy,
+        the flows' config and the locks."""
+        self.prefix_messages = prefix_messages
+        self.store: ContextStore = store if store is not None else default_store()
+        self.clock = clock
+        self.expiry_margin = min(expiry_margin, self.ttl / 4)
+        self.fresh_context_retries = fresh_context_retries
+        self._sleep = sleeps[0]
+        self._async_sleep = sleeps[1] or _asyncio_sleep
+        self.policy: RoutingPolicy = policy
+        self._cfg = RouteConfig(
+            namespace=namespace,
+            mode=self.mode,
             ttl=self.ttl,
             expiry_margin=self.expiry_margin,
             truncation=self.truncation_strategy is not None,
             prefix_messages=prefix_messages,
-            fresh_context_retries=self.fresh_context_retries,
+            fresh_context_retries=fresh_context_retries,
             clock=clock,
             backend=self.backend,
-            policy=self.policy,
+            policy=policy,
         )
         self._locks: KeyedLocks[threading.Lock] = KeyedLocks(threading.Lock)
         self._alocks = LoopLocks()
 
     @classmethod
     def from_settings(
-        cls, settings: Any, *, api_key: str, model: str | None = None
-    ) -> ContextRouter:
-        """Build from an :class:`~ark_context.ArkContextParams` (what the adapters use).
-
-        ``fresh_context_retries`` comes from the settings when they have it; otherwise it
-        is 1, or 0 when ``max_retries`` is 0 (no retries of any kind)."""
-        fresh = getattr(settings, "fresh_context_retries", None)
-        if fresh is None:  # the client checks max_retries itself, naming that setting
-            retries = settings.max_retries
-            fresh = 1 if isinstance(retries, int) and retries >= 1 else 0
+        cls: type[_R], settings: Any, *, api_key: str, model: str | None = None
+    ) -> _R:
+        """Build from an :class:`~ark_context.ArkContextParams` (what the adapters use)."""
         return cls(
             model=model or settings.model,
             api_key=api_key,
             base_url=settings.base_url,
             mode=settings.mode,
             ttl=settings.ttl,
-            truncation_strategy=settings.truncation_strategy,
             prefix_messages=settings.prefix_messages,
             store=settings.store,
             timeout=settings.timeout,
@@ -172,14 +188,26 @@ class ContextRouter:
             default_headers=settings.default_headers,
             http_client=settings.http_client,
             http_async_client=settings.http_async_client,
-            fresh_context_retries=fresh,
             prices=getattr(settings, "prices", None),
+            **cls._settings_extra(settings),
         )
 
-    def __repr__(self) -> str:
-        return f"ContextRouter(model={self.model!r}, mode={self.mode!r}, ttl={self.ttl})"
+    @staticmethod
+    def _settings_extra(settings: Any) -> dict[str, Any]:
+        """The settings only this API takes. ``fresh_context_retries`` comes from the
+        settings when they have it; otherwise it is 1, or 0 when ``max_retries`` is 0 (no
+        retries of any kind)."""
+        fresh = getattr(settings, "fresh_context_retries", None)
+        if fresh is None:  # the client checks max_retries itself, naming that setting
+            retries = settings.max_retries
+            fresh = 1 if isinstance(retries, int) and retries >= 1 else 0
+        return {"truncation_strategy": settings.truncation_strategy, "fresh_context_retries": fresh}
 
-    def __deepcopy__(self, memo: dict[int, Any]) -> ContextRouter:
+    def __repr__(self) -> str:
+        name = type(self).__name__
+        return f"{name}(model={self.model!r}, mode={self.mode!r}, ttl={self.ttl})"
+
+    def __deepcopy__(self: _R, memo: dict[int, Any]) -> _R:
         return self  # shared, like its connection pools and store
 
     @property
@@ -190,7 +218,7 @@ class ContextRouter:
     def async_client(self) -> AsyncArkContextClient:
         return self.backend.async_client
 
-    # -- public API ----------------------------------------------------------------------
+    # -- public API (the same for every API; the hooks below differ) --------------------
 
     def chat(
         self,
@@ -201,12 +229,11 @@ class ContextRouter:
     ) -> RoutedCompletion:
         """Route one completion (blocking)."""
         call = CallSpec(dict(params or {}), request_id)
-        runner = self._runner(call)
-        sent = drive(route(self._cfg, self._check(messages, call), call), runner)
-        completion = cast("ChatCompletion", sent.result)
-        text, usage = completion.text, completion.usage
-        drive(finish(self._cfg, sent.pending, text, usage, ok=True, final=completion), runner)
-        return RoutedCompletion(completion, stamp(sent.pending.route, call))
+        sent = self._send(messages, call)
+        reply = self._reply(sent)
+        self._finish(sent.pending, call, reply.text, reply.usage, ok=reply.ok, final=reply.final)
+        self._after(sent, call, reply)
+        return self._routed(sent, call, reply)
 
     async def achat(
         self,
@@ -218,11 +245,12 @@ class ContextRouter:
         """Route one completion (async, native)."""
         call = CallSpec(dict(params or {}), request_id)
         sent = await self._asend(messages, call)
-        completion = cast("ChatCompletion", sent.result)
+        reply = self._reply(sent)
         await self._afinish(
-            sent.pending, call, completion.text, completion.usage, ok=True, final=completion
+            sent.pending, call, reply.text, reply.usage, ok=reply.ok, final=reply.final
         )
-        return RoutedCompletion(completion, stamp(sent.pending.route, call))
+        await self._aafter(sent, call, reply)
+        return self._routed(sent, call, reply)
 
     def stream(
         self,
@@ -231,12 +259,10 @@ class ContextRouter:
         *,
         include_usage: bool = True,
         request_id: str | None = None,
-    ) -> RoutedStream:
+    ) -> ArkStream:
         """Route one streamed completion. Iterate the result; close it if you stop early."""
-        from .streams import RoutedStream
-
         call = CallSpec(dict(params or {}), request_id, stream=True, include_usage=include_usage)
-        return RoutedStream(self, messages, call)
+        return self._stream_types()[0](self, messages, call)
 
     def astream(
         self,
@@ -245,16 +271,15 @@ class ContextRouter:
         *,
         include_usage: bool = True,
         request_id: str | None = None,
-    ) -> AsyncRoutedStream:
+    ) -> AsyncArkStream:
         """Async twin of :meth:`stream`."""
-        from .streams import AsyncRoutedStream
-
         call = CallSpec(dict(params or {}), request_id, stream=True, include_usage=include_usage)
-        return AsyncRoutedStream(self, messages, call)
+        return self._stream_types()[1](self, messages, call)
 
-    # -- binding flows to a driver (used by the streams too) ----------------------------
+    # -- the per-API hooks (the Responses router overrides these) -----------------------
 
     def _check(self, messages: Sequence[WireMessage], call: CallSpec) -> list[WireMessage]:
+        """Validate before any network call; decide a plain send (``call.plain``)."""
         call.plain = plain_only(messages, call.params)
         if call.plain is not None:  # tools & co.: plain /chat/completions takes them
             validate_conversation_with_tools(messages)
@@ -265,6 +290,34 @@ class ContextRouter:
         check_params(call.params)
         return list(messages)
 
+    def _cfg_for(self, call: CallSpec) -> RouteConfig:
+        """The flows' config for this call (one per router here)."""
+        return self._cfg
+
+    def _reply(self, sent: Sent) -> Reply:
+        """What a finished (non-streamed) send records."""
+        completion = cast("ChatCompletion", sent.result)
+        return Reply(completion.text, completion.usage, True, completion)
+
+    def _routed(self, sent: Sent, call: CallSpec, reply: Reply) -> RoutedCompletion:
+        """The caller's result."""
+        return RoutedCompletion(
+            cast("ChatCompletion", reply.final), stamp(sent.pending.route, call)
+        )
+
+    def _after(self, sent: Sent, call: CallSpec, reply: Reply) -> None:
+        """Maintenance once the turn is recorded (nothing here)."""
+
+    async def _aafter(self, sent: Sent, call: CallSpec, reply: Reply) -> None:
+        """Async twin of :meth:`_after`."""
+
+    def _stream_types(self) -> tuple[StreamType, AsyncStreamType]:
+        from .streams import AsyncRoutedStream, RoutedStream
+
+        return RoutedStream, AsyncRoutedStream
+
+    # -- binding flows to a driver (used by the streams too) ----------------------------
+
     def _runner(self, call: CallSpec) -> SyncRunner:
         return SyncRunner(self.store, self.backend, call, self._locks, self._sleep)
 
@@ -272,11 +325,12 @@ class ContextRouter:
         return AsyncRunner(self.store, self.backend, call, self._alocks, self._async_sleep)
 
     def _send(self, messages: Sequence[WireMessage], call: CallSpec) -> Sent:
-        return drive(route(self._cfg, self._check(messages, call), call), self._runner(call))
+        msgs = self._check(messages, call)
+        return drive(route(self._cfg_for(call), msgs, call), self._runner(call))
 
     async def _asend(self, messages: Sequence[WireMessage], call: CallSpec) -> Sent:
         msgs = self._check(messages, call)
-        return await adrive(route(self._cfg, msgs, call), self._arunner(call))
+        return await adrive(route(self._cfg_for(call), msgs, call), self._arunner(call))
 
     def _finish(
         self,
@@ -288,7 +342,7 @@ class ContextRouter:
         ok: bool,
         final: object = None,
     ) -> None:
-        flow = finish(self._cfg, pending, reply, usage, ok=ok, final=final)
+        flow = finish(self._cfg_for(call), pending, reply, usage, ok=ok, final=final)
         drive(flow, self._runner(call))
 
     async def _afinish(
@@ -301,8 +355,27 @@ class ContextRouter:
         ok: bool,
         final: object = None,
     ) -> None:
-        flow = finish(self._cfg, pending, reply, usage, ok=ok, final=final)
+        flow = finish(self._cfg_for(call), pending, reply, usage, ok=ok, final=final)
         await adrive(flow, self._arunner(call))
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A finished turn as the record sees it: text, usage, whether to record it, and the
+    ``final`` object (a chat completion, a Responses result or a stream)."""
+
+    text: str
+    usage: Usage | None
+    ok: bool
+    final: object = None
+
+
+def pick_policy(policy: RoutingPolicy | None, mode: str, prices: Prices, ttl: int) -> RoutingPolicy:
+    """The policy a router uses: the one given, else auto's (judging by ``prices``) or the
+    forced mode's."""
+    if policy is not None:
+        return policy
+    return AutoPolicy(CostModel(prices, ttl)) if mode == "auto" else policy_for(mode)
 
 
 def default_ttl(mode: str) -> int:
