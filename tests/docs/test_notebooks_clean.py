@@ -118,3 +118,26 @@ def test_stdout_split_by_timing_compares_equal() -> None:
     ]
     coalesce_streams(split)
     assert outputs(split) == outputs(whole)
+
+
+def test_late_worker_thread_tracebacks_are_not_outputs() -> None:
+    """aiosqlite's worker answering after the loop closed prints a traceback or not,
+    depending on thread timing: it is dropped; any other stderr output is kept."""
+    import nbformat
+
+    from tests.notebooks import drop_thread_noise
+
+    noise = (
+        "Exception in thread Thread-14 (_connection_worker_thread):\n"
+        '  File ".../aiosqlite/core.py", line 66\n'
+        "RuntimeError: Event loop is closed\n"
+    )
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("run()")]
+    nb.cells[0].outputs = [
+        nbformat.v4.new_output("stream", name="stderr", text=noise),
+        nbformat.v4.new_output("stream", name="stderr", text="a real warning\n"),
+        nbformat.v4.new_output("stream", name="stdout", text="result\n"),
+    ]
+    drop_thread_noise(nb)
+    assert [o["text"] for o in nb.cells[0].outputs] == ["a real warning\n", "result\n"]
