@@ -63,8 +63,8 @@ def execute(path: Path) -> Any:
             record_timing=False,  # no execution timestamps in the cell metadata
             resources={"metadata": {"path": str(path.parent)}},
         ).execute()
-    drop_thread_noise(nb)
     coalesce_streams(nb)
+    drop_thread_noise(nb)
     nb.metadata.pop("widgets", None)
     # the language version is the one fact of the machine the outputs depend on; keep only
     # the name so a refresh on another patch release is not a diff
@@ -72,27 +72,36 @@ def execute(path: Path) -> Any:
     return nb
 
 
+_THREAD_NOISE = re.compile(
+    r"Exception in thread [^\n]*\(_connection_worker_thread\):\n.*?"
+    r"RuntimeError: Event loop is closed\n"
+    r"(?:\nDuring handling of the above exception, another exception occurred:\n\n.*?"
+    r"RuntimeError: Event loop is closed\n)?",
+    re.DOTALL,
+)
+
+
 def drop_thread_noise(nb: Any) -> None:
-    """Drop stderr tracebacks of third-party worker threads that outlive their event loop.
+    """Drop stderr tracebacks of aiosqlite worker threads that outlive their event loop
+    (run after :func:`coalesce_streams`, since the kernel may split one traceback).
 
     LlamaIndex's agent memory talks to an in-memory SQLite through aiosqlite, whose worker
     thread may answer after ``asyncio.run`` closed the loop; Python then prints "Exception
     in thread ... RuntimeError: Event loop is closed" on stderr, or not, depending on thread
     timing. It is not an output of the notebook's code, so it is kept out of the committed
-    outputs and out of the comparison."""
+    outputs and out of the comparison; any other stderr text is kept."""
     for cell in nb.cells:
         if cell.cell_type != "code":
             continue
-        cell.outputs = [
-            out
-            for out in cell.get("outputs", [])
-            if not (
-                out.get("output_type") == "stream"
-                and out.get("name") == "stderr"
-                and _joined(out.get("text", "")).startswith("Exception in thread")
-                and "aiosqlite" in _joined(out.get("text", ""))
-            )
-        ]
+        kept = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                text = _THREAD_NOISE.sub("", _joined(out.get("text", "")))
+                if not text:
+                    continue
+                out["text"] = text
+            kept.append(out)
+        cell.outputs = kept
 
 
 def coalesce_streams(nb: Any) -> None:

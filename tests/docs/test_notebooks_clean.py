@@ -125,19 +125,27 @@ def test_late_worker_thread_tracebacks_are_not_outputs() -> None:
     depending on thread timing: it is dropped; any other stderr output is kept."""
     import nbformat
 
-    from tests.notebooks import drop_thread_noise
+    from tests.notebooks import coalesce_streams, drop_thread_noise
 
-    noise = (
+    head = (
         "Exception in thread Thread-14 (_connection_worker_thread):\n"
-        '  File ".../aiosqlite/core.py", line 66\n'
+        "Traceback (most recent call last):\n"
+        '  File ".../aiosqlite/core.py", line 66, in _connection_worker_thread\n'
+    )
+    tail = (
+        "RuntimeError: Event loop is closed\n\n"
+        "During handling of the above exception, another exception occurred:\n\n"
+        "Traceback (most recent call last):\n"
+        '  File ".../aiosqlite/core.py", line 75, in _connection_worker_thread\n'
         "RuntimeError: Event loop is closed\n"
     )
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("run()")]
-    nb.cells[0].outputs = [
-        nbformat.v4.new_output("stream", name="stderr", text=noise),
-        nbformat.v4.new_output("stream", name="stderr", text="a real warning\n"),
+    nb.cells[0].outputs = [  # the kernel split the traceback over two messages
+        nbformat.v4.new_output("stream", name="stderr", text="a real warning\n" + head),
+        nbformat.v4.new_output("stream", name="stderr", text=tail),
         nbformat.v4.new_output("stream", name="stdout", text="result\n"),
     ]
+    coalesce_streams(nb)
     drop_thread_noise(nb)
     assert [o["text"] for o in nb.cells[0].outputs] == ["a real warning\n", "result\n"]
