@@ -72,13 +72,33 @@ def execute(path: Path) -> Any:
     return nb
 
 
-_THREAD_NOISE = re.compile(
-    r"Exception in thread [^\n]*\(_connection_worker_thread\):\n.*?"
-    r"RuntimeError: Event loop is closed\n"
-    r"(?:\nDuring handling of the above exception, another exception occurred:\n\n.*?"
-    r"RuntimeError: Event loop is closed\n)?",
-    re.DOTALL,
+_NOISE_LINES = (
+    "Exception in thread",
+    "Traceback (most recent call last):",
+    "During handling of the above exception",
+    "RuntimeError: Event loop is closed",
 )
+
+
+def _strip_thread_noise(text: str) -> str:
+    """``text`` without the tracebacks of aiosqlite worker threads (several threads may
+    interleave theirs line by line): from an "Exception in thread" line on, drop traceback
+    lines (indented frames, headers, blank lines, the RuntimeError) until another line."""
+    kept: list[str] = []
+    noise: list[str] = []
+    in_noise = False
+    for line in text.splitlines(keepends=True):
+        if line.startswith("Exception in thread"):
+            in_noise = True
+        if in_noise and (not line.strip() or line[0] == " " or line.startswith(_NOISE_LINES)):
+            noise.append(line)
+            continue
+        in_noise = False
+        kept.append(line)
+    joined = "".join(noise)
+    if "aiosqlite" not in joined or "Event loop is closed" not in joined:
+        return text  # some other thread's traceback: an output worth seeing
+    return "".join(kept)
 
 
 def drop_thread_noise(nb: Any) -> None:
@@ -96,7 +116,7 @@ def drop_thread_noise(nb: Any) -> None:
         kept = []
         for out in cell.get("outputs", []):
             if out.get("output_type") == "stream" and out.get("name") == "stderr":
-                text = _THREAD_NOISE.sub("", _joined(out.get("text", "")))
+                text = _strip_thread_noise(_joined(out.get("text", "")))
                 if not text:
                     continue
                 out["text"] = text
