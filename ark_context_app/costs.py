@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ark_context.costs import DEFAULT_PRICES, BilledUsage
+
 __all__ = [
     "PRICE_CACHED_INPUT",
     "PRICE_INPUT",
@@ -26,10 +28,10 @@ __all__ = [
 ]
 
 PRICE_MODEL = "doubao-1.5-pro-32k"
-#: CNY per million input tokens.
-PRICE_INPUT = 0.80
+#: CNY per million input tokens (the core's default prices: ``ark_context.costs``).
+PRICE_INPUT = DEFAULT_PRICES.input
 #: CNY per million cached input tokens.
-PRICE_CACHED_INPUT = 0.16
+PRICE_CACHED_INPUT = DEFAULT_PRICES.cached_input
 
 
 def input_cost(uncached: int, cached: int = 0, created: int = 0) -> float:
@@ -39,7 +41,7 @@ def input_cost(uncached: int, cached: int = 0, created: int = 0) -> float:
     >>> round(input_cost(1_000_000), 2), round(input_cost(0, cached=1_000_000), 2)
     (0.8, 0.16)
     """
-    return ((uncached + created) * PRICE_INPUT + cached * PRICE_CACHED_INPUT) / 1_000_000
+    return BilledUsage(full_price_input=uncached, cached_input=cached, creation=created).cost_cny()
 
 
 def _int(value: Any) -> int:

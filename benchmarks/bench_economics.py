@@ -27,6 +27,7 @@ from typing import Any
 
 import httpx
 
+from ark_context.costs import DEFAULT_PRICES
 from benchmarks._harness import out_dir, row
 
 SECTION = "Economics: one long conversation, ChatArkContext vs full resend"
@@ -39,8 +40,8 @@ REPLY_CHARS = 600
 SYSTEM_CHARS = 1200
 
 #: CNY per million tokens (doubao-1.5-pro-32k list prices, Ark's 模型服务价格 page).
-PRICE_INPUT = 0.80
-PRICE_CACHED_INPUT = 0.16
+PRICE_INPUT = DEFAULT_PRICES.input
+PRICE_CACHED_INPUT = DEFAULT_PRICES.cached_input
 #: ASSUMPTION: output price, the same for both runs (replies are identical).
 PRICE_OUTPUT = 2.00
 #: ASSUMPTION: context storage, CNY per million tokens per hour (not verified here).
