@@ -72,6 +72,8 @@ def execute(path: Path) -> Any:
     return nb
 
 
+#: The header of a worker thread's traceback; interleaved output may lose its first words.
+_WORKER_HEADER = re.compile(r"(?:Exception in thread )?Thread-\d+ \(_connection_worker_thread\):$")
 _NOISE_LINES = (
     "Exception in thread",
     "Traceback (most recent call last):",
@@ -82,15 +84,18 @@ _NOISE_LINES = (
 
 def _strip_thread_noise(text: str) -> str:
     """``text`` without the tracebacks of aiosqlite worker threads (several threads may
-    interleave theirs line by line): from an "Exception in thread" line on, drop traceback
+    interleave theirs line by line): from an "Exception in thread" line (or a worker
+    thread's header whose first words another thread's output took) on, drop traceback
     lines (indented frames, headers, blank lines, the RuntimeError) until another line."""
     kept: list[str] = []
     noise: list[str] = []
     in_noise = False
     for line in text.splitlines(keepends=True):
-        if line.startswith("Exception in thread"):
-            in_noise = True
-        if in_noise and (not line.strip() or line[0] == " " or line.startswith(_NOISE_LINES)):
+        header = line.startswith("Exception in thread") or _WORKER_HEADER.match(line)
+        in_noise = in_noise or bool(header)
+        if in_noise and (
+            header or not line.strip() or line[0] == " " or line.startswith(_NOISE_LINES)
+        ):
             noise.append(line)
             continue
         in_noise = False

@@ -149,3 +149,25 @@ def test_late_worker_thread_tracebacks_are_not_outputs() -> None:
     coalesce_streams(nb)
     drop_thread_noise(nb)
     assert [o["text"] for o in nb.cells[0].outputs] == ["a real warning\n", "result\n"]
+
+
+def test_worker_tracebacks_whose_header_lost_its_first_words_are_dropped() -> None:
+    """Seen in CI: two worker threads interleaved, and the stream began mid-header."""
+    import nbformat
+
+    from tests.notebooks import drop_thread_noise
+
+    text = (
+        "Thread-7 (_connection_worker_thread):\n"
+        "Traceback (most recent call last):\n"
+        '  File ".../aiosqlite/core.py", line 66, in _connection_worker_thread\n'
+        "    self._check_closed()\n"
+        "    raise RuntimeError('Event loop is closed')\n"
+        "RuntimeError: Event loop is closed\n"
+        "RuntimeError: Event loop is closed\n"
+    )
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("run()")]
+    nb.cells[0].outputs = [nbformat.v4.new_output("stream", name="stderr", text=text)]
+    drop_thread_noise(nb)
+    assert nb.cells[0].outputs == []
