@@ -89,6 +89,11 @@ class AutoPolicy:
     name = "auto"
     wants_session = True
     wants_prefix = True
+    #: where a session's first turn is free, only what slides or gets rewritten stays
+    #: plain (a chain would pay storage for nothing)
+    free_start_reasons: frozenset[MissReason] = frozenset(
+        {"no_prefix", "one_off", "no_repeat", "new"}
+    )
 
     def __init__(self, cost_model: CostModel | None = None) -> None:
         self.cost_model = cost_model if cost_model is not None else CostModel(ttl=AUTO_TTL)

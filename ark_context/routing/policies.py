@@ -166,6 +166,11 @@ class RoutingPolicy(Protocol):
     name: str
     wants_session: bool
     wants_prefix: bool
+    #: The reasons of the plain calls this policy would rather make the first turn of a
+    #: session where starting one costs what a plain call costs (a Responses API chain):
+    #: those it gave because a context's creation would not pay, not because the
+    #: conversation will not continue.
+    free_start_reasons: frozenset[MissReason]
 
     def evidence_keys(self, digests: Digests) -> Sequence[bytes]:
         """Extra store keys to read (in the same batch as the lookups) before deciding."""
@@ -189,6 +194,7 @@ class SessionPolicy:
     name = "session"
     wants_session = True
     wants_prefix = False
+    free_start_reasons: frozenset[MissReason] = frozenset({"no_prefix"})
 
     def evidence_keys(self, digests: Digests) -> Sequence[bytes]:
         return ()
@@ -213,6 +219,7 @@ class CommonPrefixPolicy:
     name = "common_prefix"
     wants_session = False
     wants_prefix = True
+    free_start_reasons: frozenset[MissReason] = frozenset()
 
     def evidence_keys(self, digests: Digests) -> Sequence[bytes]:
         return ()

@@ -71,13 +71,7 @@ class _PrefixGuard:
     ) -> None:
         self.inner = inner
         self.name = inner.name
-        # Plain calls that start a chain instead: auto keeps plain only what it saw slide
-        # or get rewritten (window_slides), where a chain would pay storage for nothing.
-        self.chain_instead = (
-            frozenset({"no_prefix", "one_off", "no_repeat", "new"})
-            if inner.name == "auto"
-            else frozenset({"no_prefix"})
-        )
+        self.free_start_reasons = inner.free_start_reasons
         self.wants_session = inner.wants_session
         self.wants_prefix = inner.wants_prefix
         self.min_tokens = min_tokens
@@ -119,7 +113,11 @@ class _PrefixGuard:
             prefix = list(view.messages[: view.digests.prefix_len])
             if estimate_tokens(prefix) < self.min_tokens:
                 plan = Plain("no_prefix", plan.decision)
-        if isinstance(plan, Plain) and self.wants_session and plan.reason in self.chain_instead:
+        if (
+            isinstance(plan, Plain)
+            and self.wants_session
+            and plan.reason in self.free_start_reasons
+        ):
             # A chain's first turn costs what a plain call costs (plus storage until its
             # expire_at), so a call with nothing against continuing starts a chain.
             plan = CreateSession("new", plan.decision)

@@ -27,6 +27,7 @@ class CountingPolicy:
     name: str = "counting"
     wants_session: bool = False
     wants_prefix: bool = True
+    free_start_reasons: frozenset[str] = frozenset()
     views: list[CallView] = field(default_factory=list)
 
     def _key(self, prefix_key: bytes) -> bytes:
