@@ -394,3 +394,22 @@ def test_auto_chains_a_conversation_and_keeps_a_sliding_window_plain(emu: Any) -
     slid = router(emu, mode="auto").chat(window)  # a router that saw nothing of it
     assert slid.route.outcome == "bypassed"
     assert slid.route.decision == "window_slides"
+
+
+def test_auto_keeps_a_repeating_short_prompt_with_a_sliding_window_plain(emu: Any) -> None:
+    """A trimmed history (``trim_messages``) behind one short system prompt: auto sees the
+    prompt repeat but no transcript continue, and picks the shared prefix, too short for a
+    prefix cache. A chain started instead would never be continued and would only pay
+    storage until its ``expire_at``: the call stays plain."""
+    r = router(emu, mode="auto")
+    history: list[dict[str, Any]] = []
+    routes = []
+    for turn in range(8):
+        history.append({"role": "user", "content": f"Question {turn}?"})
+        window = [SYSTEM, *history[-3:]]  # the system prompt and the last three messages
+        rc = r.chat(window)
+        routes.append((rc.route.outcome, rc.route.decision))
+        history.append(rc.result.wire_message())
+    slid = [route for route in routes[2:] if route[1] != "continues"]
+    assert slid, routes  # the window slid at some turns
+    assert all(outcome == "bypassed" for outcome, _ in slid), routes
