@@ -10,6 +10,8 @@ LangChain's usage shape. Fields, defaults and environment variables live in
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, Literal, NoReturn, overload
 
@@ -34,6 +36,7 @@ from langchain_core.messages import (
     SystemMessage,
 )
 from langchain_core.messages.ai import InputTokenDetails, OutputTokenDetails, UsageMetadata
+from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from pydantic import Field
@@ -122,6 +125,18 @@ def _to_wire_messages(messages: Sequence[BaseMessage]) -> list[WireMessage]:
     elif not checked or not wire or wire[-1]["role"] == "assistant":
         validate_conversation(wire)  # plain messages need only the whole-conversation checks
     return wire
+
+
+# -- token estimates -----------------------------------------------------------------------
+
+# Kana, CJK ideographs, Hangul: about one token per character, not four characters a token.
+_CJK_CHARS = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+
+def _cjk_extra(text: str) -> float:
+    """Tokens to add to a four-characters-a-token estimate of ``text`` for its CJK
+    characters (each counted as a whole token)."""
+    return 0.75 * len(_CJK_CHARS.findall(text))
 
 
 # -- replies -> LangChain -----------------------------------------------------------------
@@ -346,6 +361,21 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
             "prefix_messages": self.prefix_messages,
             **self.ark_sampling_params(),
         }
+
+    def get_num_tokens(self, text: str) -> int:
+        """An estimate of ``text``'s tokens without a tokenizer (Ark publishes none): four
+        characters a token, one per CJK character. Ark's ``usage`` has the exact counts."""
+        return math.ceil(len(text) / 4 + _cjk_extra(text))
+
+    def get_num_tokens_from_messages(
+        self, messages: list[BaseMessage], tools: Sequence[Any] | None = None
+    ) -> int:
+        """An estimate of a prompt's tokens, tool schemas included, without a tokenizer
+        (LangChain's default needs ``transformers`` and a GPT-2 tokenizer): LangChain's
+        approximate count, with CJK characters counted a token each. This is what
+        ``trim_messages(token_counter=llm)`` uses."""
+        approx = count_tokens_approximately(messages, tools=list(tools) if tools else None)
+        return math.ceil(approx + sum(_cjk_extra(m.text) for m in messages))
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = LangSmithParams(

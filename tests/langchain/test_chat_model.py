@@ -637,3 +637,42 @@ def test_init_from_env_and_model_kwargs(monkeypatch: pytest.MonkeyPatch) -> None
     assert llm.api_key is not None and llm.api_key.get_secret_value() == KEY
     assert llm.base_url == "http://127.0.0.1:9/api/v3"
     assert llm.model_kwargs == {"seed": 3}
+
+
+def test_token_counts_need_no_tokenizer_download_and_count_chinese() -> None:
+    """``trim_messages(token_counter=llm)`` and ``get_num_tokens`` work offline (LangChain's
+    default wants ``transformers`` and a GPT-2 tokenizer), and Chinese text, which runs at
+    about a token per character, is not counted at a quarter of that."""
+    from langchain_core.messages import trim_messages
+
+    llm = ChatArkContext(model="doubao-seed-1-6-251015", api_key=KEY)
+    english = [SystemMessage("Be brief."), HumanMessage("How long is the Great Wall of China?")]
+    chinese = [SystemMessage("请简短回答。"), HumanMessage("长城有多长?它是什么时候修建的?")]
+    n_en = llm.get_num_tokens_from_messages(english)
+    n_zh = llm.get_num_tokens_from_messages(chinese)
+    assert 10 <= n_en <= 30
+    assert n_zh >= len("请简短回答。长城有多长?它是什么时候修建的?")
+    assert llm.get_num_tokens("长城有多长") >= 5 > llm.get_num_tokens("hello world") - 2
+    tools_too = llm.get_num_tokens_from_messages(english, tools=[_weather_tool()])
+    assert tools_too > n_en
+    history = [SystemMessage("Be brief.")]
+    for i in range(20):
+        history += [HumanMessage(f"问题 {i}:长城有多长?"), AIMessage(f"回答 {i}:两万多公里。")]
+    history.append(HumanMessage("最后一个问题?"))
+    trimmed = trim_messages(
+        history, max_tokens=60, token_counter=llm, include_system=True, start_on="human"
+    )
+    assert trimmed[0] == history[0] and trimmed[-1] == history[-1]
+    assert 2 < len(trimmed) < len(history)
+    assert llm.get_num_tokens_from_messages(trimmed) <= 60
+
+
+def _weather_tool() -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "The weather in a city.",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }
