@@ -350,6 +350,12 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
         return "ark-context"
 
     @property
+    def model_name(self) -> str:
+        """The model or endpoint id (``model``), under the name other LangChain chat models
+        and callbacks read."""
+        return self.model
+
+    @property
     def _identifying_params(self) -> dict[str, Any]:
         """What identifies this model in traces and caches (never the API key)."""
         return {

@@ -622,6 +622,16 @@ def test_serialization_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
     assert back.api_key is not None and back.api_key.get_secret_value() == "from-env-key"
 
 
+def test_model_name_reads_model_as_other_chat_models_name_it() -> None:
+    llm = ChatArkContext(model="ep-x", api_key=KEY)
+    assert llm.model_name == "ep-x"
+    assert llm.model_copy(update={"model": "doubao-seed-1-6-251015"}).model_name == (
+        "doubao-seed-1-6-251015"
+    )
+    with pytest.raises(ArkConfigError, match="did you mean model"):
+        ChatArkContext(model_name="ep-x", api_key=KEY)
+
+
 def _safe_default(obj: Any) -> str:
     if isinstance(obj, UUID):
         return str(obj)
