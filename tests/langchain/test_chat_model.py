@@ -273,6 +273,19 @@ def test_non_text_blocks_and_bad_roles() -> None:
         llm._get_request_payload(CONVO, tool_choice="f")
 
 
+def test_input_errors_on_a_responses_model_do_not_blame_the_context_api() -> None:
+    """The same checks serve both caching APIs; on a Responses-API model an error that
+    names the Context API sends the user looking at the wrong API."""
+    llm = ChatArkContext(model="doubao-seed-1-6-251015", api_key=KEY)
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}
+    with pytest.raises(ArkUnsupportedError, match="text only") as info:
+        llm._get_request_payload([HumanMessage(content=[{"type": "text", "text": "?"}, image])])
+    assert "Context API" not in str(info.value)
+    with pytest.raises(ArkInputError, match="ends with an assistant message") as info:
+        llm._get_request_payload([HumanMessage("hi"), AIMessage("hello")])
+    assert "Context API" not in str(info.value)
+
+
 def test_bind_tools_and_structured_output_bind_checked_fields() -> None:
     llm = ChatArkContext(model="ep-x", api_key=KEY)
     bound: Any = llm.bind_tools(
