@@ -127,6 +127,18 @@ def _to_wire_messages(messages: Sequence[BaseMessage]) -> list[WireMessage]:
     return wire
 
 
+def _drop_empty_tools(params: dict[str, Any]) -> None:
+    """An empty ``tools`` list (``bind_tools([])``: a dynamic tool list that came out
+    empty) offers no tool: the call goes as one without tools, which the Context API can
+    cache, instead of going plain for its tools. A ``tool_choice`` that needs no tool
+    (``auto``, ``none``) and ``parallel_tool_calls`` go with it; any other choice is left
+    for :func:`check_tool_fields` to refuse."""
+    del params["tools"]
+    if params.get("tool_choice") in ("auto", "none"):
+        del params["tool_choice"]
+    params.pop("parallel_tool_calls", None)
+
+
 # -- token estimates -----------------------------------------------------------------------
 
 # Kana, CJK ideographs, Hangul: about one token per character, not four characters a token.
@@ -428,6 +440,8 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
         if self.ark_caching_api(model or self.model) == "responses":
             wire = without_names(wire)
         params = self.ark_sampling_params(stop, **kwargs)
+        if "tools" in params and not params["tools"]:
+            _drop_empty_tools(params)
         if "tools" in params or "tool_choice" in params:
             check_tool_fields(params)
         return wire, params
