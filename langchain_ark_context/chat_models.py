@@ -382,7 +382,10 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
 
     def get_num_tokens(self, text: str) -> int:
         """An estimate of ``text``'s tokens without a tokenizer (Ark publishes none): four
-        characters a token, one per CJK character. Ark's ``usage`` has the exact counts."""
+        characters a token, one per CJK character. Ark's ``usage`` has the exact counts.
+        A ``custom_get_token_ids`` tokenizer, when set, counts instead."""
+        if self.custom_get_token_ids is not None:
+            return len(self.custom_get_token_ids(text))
         return math.ceil(len(text) / 4 + _cjk_extra(text))
 
     def get_num_tokens_from_messages(
@@ -391,7 +394,10 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
         """An estimate of a prompt's tokens, tool schemas included, without a tokenizer
         (LangChain's default needs ``transformers`` and a GPT-2 tokenizer): LangChain's
         approximate count, with CJK characters counted a token each. This is what
-        ``trim_messages(token_counter=llm)`` uses."""
+        ``trim_messages(token_counter=llm)`` uses. With ``custom_get_token_ids`` set, that
+        tokenizer counts (LangChain's per-message count)."""
+        if self.custom_get_token_ids is not None:
+            return super().get_num_tokens_from_messages(messages, tools)
         approx = count_tokens_approximately(messages, tools=list(tools) if tools else None)
         return math.ceil(approx + sum(_cjk_extra(m.text) for m in messages))
 

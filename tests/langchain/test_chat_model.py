@@ -688,6 +688,9 @@ def test_token_counts_need_no_tokenizer_download_and_count_chinese() -> None:
     assert trimmed[0] == history[0] and trimmed[-1] == history[-1]
     assert 2 < len(trimmed) < len(history)
     assert llm.get_num_tokens_from_messages(trimmed) <= 60
+    own = llm.model_copy(update={"custom_get_token_ids": lambda text: list(text)})
+    assert own.get_num_tokens("长城 wall") == len("长城 wall")
+    assert own.get_num_tokens_from_messages(chinese) > n_zh
 
 
 def _weather_tool() -> dict[str, Any]:
