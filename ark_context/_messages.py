@@ -104,12 +104,12 @@ def _flatten(content: Any, where: str) -> str:
                     parts.append(block["text"])
                     continue
                 raise ArkUnsupportedError(
-                    f"{where} has a content block of type {kind!r}; the Ark Context API is text only. "
-                    "Send text blocks or a string."
+                    f"{where} has a content block of type {kind!r}; ark-context sends text only "
+                    "(no images or files, on either caching API). Send text blocks or a string."
                 )
             raise ArkUnsupportedError(
                 f"{where} has a content block of type {type(block).__name__}; "
-                "the Ark Context API is text only."
+                "ark-context sends text only."
             )
         return "".join(parts)
     raise ArkInputError(
@@ -161,8 +161,8 @@ def validate_conversation(messages: Sequence[Mapping[str, Any]]) -> None:
                 break  # every message is fine after all (e.g. a Mapping that is not a dict)
     if messages[-1]["role"] == "assistant":
         raise ArkInputError(
-            "The conversation ends with an assistant message; the Ark Context API needs a "
-            "user (or system) message last. Append the next user turn."
+            "The conversation ends with an assistant message; the model needs a user (or "
+            "system) message last. Append the next user turn."
         )
 
 

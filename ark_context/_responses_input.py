@@ -243,7 +243,12 @@ def to_text_format(response_format: Mapping[str, Any] | None) -> dict[str, Any] 
             "object)."
         )
     assert isinstance(spec, Mapping)
-    fmt: dict[str, Any] = {"type": "json_schema", "name": name, "schema": dict(schema)}
+    # Like tool parameters: pydantic's ``"default": null`` would be refused as a JSON null.
+    fmt: dict[str, Any] = {
+        "type": "json_schema",
+        "name": name,
+        "schema": _schema_without_nulls(schema),
+    }
     if spec.get("description") is not None:
         fmt["description"] = spec["description"]
     fmt["strict"] = bool(spec.get("strict") or False)

@@ -338,16 +338,40 @@ class ChunkBuilder:
     usage and metadata (``chunk_position="last"``). Added up, the chunks give the same
     message as :func:`to_ai_message`, so the next turn's digest matches.
 
+    A tool call's ``index`` is its content-block position, not its position among the
+    calls: with ``output_version="v1"`` LangChain numbers reasoning and text blocks itself
+    (a new number each time the block type changes) and merges blocks by ``index``, so a
+    call numbered 0 after a reasoning block would be merged into it. Each kind change
+    here moves to the next block, as LangChain counts, and each further call takes the
+    next number.
+
     >>> from ark_context.conversation import StreamDelta
     >>> ChunkBuilder("m").chunk(StreamDelta(text="Hi")).content
     'Hi'
     """
 
-    __slots__ = ("id", "model")
+    __slots__ = ("block", "calls", "id", "kind", "model")
 
     def __init__(self, model: str) -> None:
         self.model = model
         self.id: str | None = None
+        self.block = -1  # the current content block's index, counted as LangChain counts
+        self.kind = ""  # the current content block's kind
+        self.calls: dict[int, int] = {}  # the stream's tool-call index -> its block index
+
+    def _block(self, kind: str) -> int:
+        if kind != self.kind:
+            self.kind = kind
+            self.block += 1
+        return self.block
+
+    def _call_block(self, index: int) -> int:
+        block = self.calls.get(index)
+        if block is None:
+            if self.kind == "tool_call_chunk":
+                self.block += 1  # another call: LangChain's count stays, the index moves on
+            block = self.calls[index] = self._block("tool_call_chunk")
+        return block
 
     def chunk(
         self,
@@ -375,14 +399,18 @@ class ChunkBuilder:
                 content="",
                 id=self.id,
                 tool_call_chunks=[
-                    tool_call_chunk(name=tc.name, args=tc.arguments, id=tc.id, index=tc.index)
+                    tool_call_chunk(
+                        name=tc.name, args=tc.arguments, id=tc.id, index=self._call_block(tc.index)
+                    )
                 ],
             )
         if delta.reasoning:
+            self._block("reasoning")
             return AIMessageChunk(
                 content="", id=self.id, additional_kwargs={"reasoning_content": delta.reasoning}
             )
         if delta.text:
+            self._block("text")
             return AIMessageChunk(content=delta.text, id=self.id)
         return None
 

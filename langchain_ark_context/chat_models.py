@@ -10,6 +10,8 @@ LangChain's usage shape. Fields, defaults and environment variables live in
 
 from __future__ import annotations
 
+import math
+import re
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import Any, Literal, NoReturn, overload
 
@@ -34,6 +36,7 @@ from langchain_core.messages import (
     SystemMessage,
 )
 from langchain_core.messages.ai import InputTokenDetails, OutputTokenDetails, UsageMetadata
+from langchain_core.messages.utils import count_tokens_approximately
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from langchain_core.runnables import Runnable
 from pydantic import Field
@@ -122,6 +125,30 @@ def _to_wire_messages(messages: Sequence[BaseMessage]) -> list[WireMessage]:
     elif not checked or not wire or wire[-1]["role"] == "assistant":
         validate_conversation(wire)  # plain messages need only the whole-conversation checks
     return wire
+
+
+def _drop_empty_tools(params: dict[str, Any]) -> None:
+    """An empty ``tools`` list (``bind_tools([])``: a dynamic tool list that came out
+    empty) offers no tool: the call goes as one without tools, which the Context API can
+    cache, instead of going plain for its tools. A ``tool_choice`` that needs no tool
+    (``auto``, ``none``) and ``parallel_tool_calls`` go with it; any other choice is left
+    for :func:`check_tool_fields` to refuse."""
+    del params["tools"]
+    if params.get("tool_choice") in ("auto", "none"):
+        del params["tool_choice"]
+    params.pop("parallel_tool_calls", None)
+
+
+# -- token estimates -----------------------------------------------------------------------
+
+# Kana, CJK ideographs, Hangul: about one token per character, not four characters a token.
+_CJK_CHARS = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
+
+
+def _cjk_extra(text: str) -> float:
+    """Tokens to add to a four-characters-a-token estimate of ``text`` for its CJK
+    characters (each counted as a whole token)."""
+    return 0.75 * len(_CJK_CHARS.findall(text))
 
 
 # -- replies -> LangChain -----------------------------------------------------------------
@@ -335,6 +362,12 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
         return "ark-context"
 
     @property
+    def model_name(self) -> str:
+        """The model or endpoint id (``model``), under the name other LangChain chat models
+        and callbacks read."""
+        return self.model
+
+    @property
     def _identifying_params(self) -> dict[str, Any]:
         """What identifies this model in traces and caches (never the API key)."""
         return {
@@ -346,6 +379,27 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
             "prefix_messages": self.prefix_messages,
             **self.ark_sampling_params(),
         }
+
+    def get_num_tokens(self, text: str) -> int:
+        """An estimate of ``text``'s tokens without a tokenizer (Ark publishes none): four
+        characters a token, one per CJK character. Ark's ``usage`` has the exact counts.
+        A ``custom_get_token_ids`` tokenizer, when set, counts instead."""
+        if self.custom_get_token_ids is not None:
+            return len(self.custom_get_token_ids(text))
+        return math.ceil(len(text) / 4 + _cjk_extra(text))
+
+    def get_num_tokens_from_messages(
+        self, messages: list[BaseMessage], tools: Sequence[Any] | None = None
+    ) -> int:
+        """An estimate of a prompt's tokens, tool schemas included, without a tokenizer
+        (LangChain's default needs ``transformers`` and a GPT-2 tokenizer): LangChain's
+        approximate count, with CJK characters counted a token each. This is what
+        ``trim_messages(token_counter=llm)`` uses. With ``custom_get_token_ids`` set, that
+        tokenizer counts (LangChain's per-message count)."""
+        if self.custom_get_token_ids is not None:
+            return super().get_num_tokens_from_messages(messages, tools)
+        approx = count_tokens_approximately(messages, tools=list(tools) if tools else None)
+        return math.ceil(approx + sum(_cjk_extra(m.text) for m in messages))
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = LangSmithParams(
@@ -392,6 +446,8 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
         if self.ark_caching_api(model or self.model) == "responses":
             wire = without_names(wire)
         params = self.ark_sampling_params(stop, **kwargs)
+        if "tools" in params and not params["tools"]:
+            _drop_empty_tools(params)
         if "tools" in params or "tool_choice" in params:
             check_tool_fields(params)
         return wire, params

@@ -273,6 +273,19 @@ def test_non_text_blocks_and_bad_roles() -> None:
         llm._get_request_payload(CONVO, tool_choice="f")
 
 
+def test_input_errors_on_a_responses_model_do_not_blame_the_context_api() -> None:
+    """The same checks serve both caching APIs; on a Responses-API model an error that
+    names the Context API sends the user looking at the wrong API."""
+    llm = ChatArkContext(model="doubao-seed-1-6-251015", api_key=KEY)
+    image = {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA=="}}
+    with pytest.raises(ArkUnsupportedError, match="text only") as info:
+        llm._get_request_payload([HumanMessage(content=[{"type": "text", "text": "?"}, image])])
+    assert "Context API" not in str(info.value)
+    with pytest.raises(ArkInputError, match="ends with an assistant message") as info:
+        llm._get_request_payload([HumanMessage("hi"), AIMessage("hello")])
+    assert "Context API" not in str(info.value)
+
+
 def test_bind_tools_and_structured_output_bind_checked_fields() -> None:
     llm = ChatArkContext(model="ep-x", api_key=KEY)
     bound: Any = llm.bind_tools(
@@ -622,6 +635,16 @@ def test_serialization_round_trip(monkeypatch: pytest.MonkeyPatch) -> None:
     assert back.api_key is not None and back.api_key.get_secret_value() == "from-env-key"
 
 
+def test_model_name_reads_model_as_other_chat_models_name_it() -> None:
+    llm = ChatArkContext(model="ep-x", api_key=KEY)
+    assert llm.model_name == "ep-x"
+    assert llm.model_copy(update={"model": "doubao-seed-1-6-251015"}).model_name == (
+        "doubao-seed-1-6-251015"
+    )
+    with pytest.raises(ArkConfigError, match="did you mean model"):
+        ChatArkContext(model_name="ep-x", api_key=KEY)
+
+
 def _safe_default(obj: Any) -> str:
     if isinstance(obj, UUID):
         return str(obj)
@@ -637,3 +660,45 @@ def test_init_from_env_and_model_kwargs(monkeypatch: pytest.MonkeyPatch) -> None
     assert llm.api_key is not None and llm.api_key.get_secret_value() == KEY
     assert llm.base_url == "http://127.0.0.1:9/api/v3"
     assert llm.model_kwargs == {"seed": 3}
+
+
+def test_token_counts_need_no_tokenizer_download_and_count_chinese() -> None:
+    """``trim_messages(token_counter=llm)`` and ``get_num_tokens`` work offline (LangChain's
+    default wants ``transformers`` and a GPT-2 tokenizer), and Chinese text, which runs at
+    about a token per character, is not counted at a quarter of that."""
+    from langchain_core.messages import trim_messages
+
+    llm = ChatArkContext(model="doubao-seed-1-6-251015", api_key=KEY)
+    english = [SystemMessage("Be brief."), HumanMessage("How long is the Great Wall of China?")]
+    chinese = [SystemMessage("请简短回答。"), HumanMessage("长城有多长?它是什么时候修建的?")]
+    n_en = llm.get_num_tokens_from_messages(english)
+    n_zh = llm.get_num_tokens_from_messages(chinese)
+    assert 10 <= n_en <= 30
+    assert n_zh >= len("请简短回答。长城有多长?它是什么时候修建的?")
+    assert llm.get_num_tokens("长城有多长") >= 5 > llm.get_num_tokens("hello world") - 2
+    tools_too = llm.get_num_tokens_from_messages(english, tools=[_weather_tool()])
+    assert tools_too > n_en
+    history = [SystemMessage("Be brief.")]
+    for i in range(20):
+        history += [HumanMessage(f"问题 {i}:长城有多长?"), AIMessage(f"回答 {i}:两万多公里。")]
+    history.append(HumanMessage("最后一个问题?"))
+    trimmed = trim_messages(
+        history, max_tokens=60, token_counter=llm, include_system=True, start_on="human"
+    )
+    assert trimmed[0] == history[0] and trimmed[-1] == history[-1]
+    assert 2 < len(trimmed) < len(history)
+    assert llm.get_num_tokens_from_messages(trimmed) <= 60
+    own = llm.model_copy(update={"custom_get_token_ids": lambda text: list(text)})
+    assert own.get_num_tokens("长城 wall") == len("长城 wall")
+    assert own.get_num_tokens_from_messages(chinese) > n_zh
+
+
+def _weather_tool() -> dict[str, Any]:
+    return {
+        "type": "function",
+        "function": {
+            "name": "get_weather",
+            "description": "The weather in a city.",
+            "parameters": {"type": "object", "properties": {"city": {"type": "string"}}},
+        },
+    }

@@ -338,3 +338,19 @@ def test_wrong_key_is_an_authentication_error() -> None:
         assert isinstance(info.value, ArkAuthenticationError)
         assert "wrong-key-123456" not in str(info.value)
         assert make(emu, api_key="right-key").invoke([HumanMessage("Hi")]).content
+
+
+@pytest.mark.parametrize("choice", [None, "auto", "none"])
+def test_an_empty_tool_list_is_no_tools(emu: Emulator, choice: str | None) -> None:
+    """``bind_tools([])`` (a dynamic tool list that came out empty) offers the model no
+    tool, so the chat caches as without tools instead of going plain (reason ``tools``)."""
+    llm = make(emu).bind_tools([], tool_choice=choice, parallel_tool_calls=False)
+    history: list[BaseMessage] = [SystemMessage("Be brief.")]
+    outcomes = []
+    for q in ("a", "b", "c"):
+        history.append(HumanMessage(q))
+        reply = llm.invoke(history)
+        history.append(reply)
+        outcomes.append(reply.response_metadata["context_outcome"])
+    assert outcomes == ["created", "reused", "reused"]
+    assert [r["messages"] for r in emu.completions()][-1] == wire(history[:-1])

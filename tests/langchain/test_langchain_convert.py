@@ -280,9 +280,10 @@ def test_stream_chunks() -> None:
         "name": "f",
         "args": "",
         "id": "c1",
-        "index": 0,
+        "index": 2,  # the third content block: after the reasoning (0) and the text (1)
         "type": "tool_call_chunk",
     }
+    assert {tc["index"] for tc in tool_chunks} == {2}
     assert "".join(tc["args"] or "" for tc in tool_chunks) == '{"x": 1}'
     last = chunks[-1]
     assert last.chunk_position == "last" and last.usage_metadata is not None
@@ -591,3 +592,32 @@ def test_chat_completion_path_gives_the_same_messages() -> None:
             merged = p if merged is None else merged + p
     assert merged is not None and merged.usage_metadata["input_tokens"] == 9  # type: ignore[index]
     assert to_wire_messages([HumanMessage("go"), merged, *follow])[1] == result.wire_message()
+
+
+def test_v1_output_streams_reasoning_text_and_tool_calls_as_separate_blocks() -> None:
+    """``output_version="v1"`` turns each streamed chunk into content blocks and merges them
+    by ``index``; LangChain numbers text and reasoning blocks itself and keeps the index a
+    ``tool_call_chunk`` carries. The tool-call indexes must not collide with those blocks:
+    a collision merged the first call into the reasoning block and lost its ``tool_call``."""
+    reply = response_object(
+        text="Checking.",
+        calls=[
+            ("c1", "get_weather", '{"city": "Paris"}'),
+            ("c2", "get_weather", '{"city": "Rome"}'),
+        ],
+        reasoning=["need both"],
+    )
+    llm = StreamingScriptedChat(replies=[reply], sent=[], wires=[], output_version="v1")
+    merged: Any = None
+    for chunk in llm.stream([HumanMessage("Weather in Paris and Rome?")]):
+        merged = chunk if merged is None else merged + chunk
+    assert merged.tool_calls == to_ai_message(parse_response(reply)).tool_calls
+    blocks = [{k: v for k, v in b.items() if k != "index"} for b in merged.content]
+    assert blocks == [
+        {"type": "reasoning", "reasoning": "need both"},
+        {"type": "text", "text": "Checking."},
+        *(
+            {"type": "tool_call", **{k: tc[k] for k in ("name", "args", "id")}}
+            for tc in merged.tool_calls
+        ),
+    ]

@@ -153,3 +153,29 @@ def test_thinking_setting_is_checked_against_the_model_before_any_call() -> None
         ChatArkContext(model="kimi-k2-250905", api_key="k", thinking="enabled")
     llm = ChatArkContext(model="ep-1", api_key="k", thinking="disabled")  # unknown: sent
     assert llm._get_request_payload([HumanMessage("hi")])[1] == {"thinking": {"type": "disabled"}}
+
+
+class Trip(BaseModel):
+    """A trip with an optional field, as most pydantic schemas have."""
+
+    city: str
+    nights: int | None = None
+
+
+def test_json_schema_output_takes_pydantic_optional_fields(
+    llm: ChatArkContext, responses_emu: Emulator
+) -> None:
+    """pydantic writes ``"default": null`` for an optional field; Ark takes no JSON null, so
+    the schema is sent without it (as tool parameters are) instead of being refused."""
+    seen: list[Any] = []
+
+    def responder(messages: Any, params: Any) -> str:
+        seen.append(params["text"]["format"]["schema"])
+        return '{"city": "Kyoto", "nights": 2}'
+
+    responses_emu.responder = responder
+    structured = llm.with_structured_output(Trip, method="json_schema")
+    assert structured.invoke("Plan a trip to Kyoto.") == Trip(city="Kyoto", nights=2)
+    nights = seen[0]["properties"]["nights"]
+    assert nights == {"anyOf": [{"type": "integer"}, {"type": "null"}]}
+    assert seen[0]["required"] == ["city"]
