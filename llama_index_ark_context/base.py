@@ -342,7 +342,9 @@ class ArkContextLLM(ArkContextParams, FunctionCallingLLM):
                     response = _chunk(state, delta, route_meta)
                     if response is not None:
                         yield response
-            yield _final_response(final, s.usage, route_meta)
+            # the route as it ended: the new response's id and deadline (Responses
+            # API), truncation (Context API) are only known now
+            yield _final_response(final, s.usage, s.route.as_metadata())
 
         return gen()
 
@@ -368,7 +370,7 @@ class ArkContextLLM(ArkContextParams, FunctionCallingLLM):
                     response = _chunk(state, delta, route_meta)
                     if response is not None:
                         yield response
-            yield _final_response(final, s.usage, route_meta)
+            yield _final_response(final, s.usage, s.route.as_metadata())
 
         return gen()
 

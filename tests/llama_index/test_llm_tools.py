@@ -156,3 +156,23 @@ def test_thinking_setting_is_checked_against_the_model() -> None:
         ArkContextLLM(model="doubao-seed-1-6-250615", api_key="k", thinking="auto").thinking
         == "auto"
     )
+
+
+async def test_a_streams_last_response_names_the_response_it_made(
+    llm: ArkContextLLM, responses_emu: Emulator
+) -> None:
+    """The route fields a stream only learns at its end (the new response's id and its
+    deadline) are on the last streamed response, as on ``chat``'s, sync and async."""
+    history = [ChatMessage(role="user", content="Hello there")]
+    last = list(llm.stream_chat(history))[-1]
+    made = responses_emu.records()[-1]["response_id"]
+    assert made is not None
+    assert last.additional_kwargs["response_id"] == made
+    assert last.additional_kwargs["expire_at"] is not None
+    history += [last.message, ChatMessage(role="user", content="And again")]
+    alast = [r async for r in await llm.astream_chat(history)][-1]
+    record = responses_emu.records()[-1]
+    assert record["previous_response_id"] == made  # the stream's reply was chained from
+    assert alast.additional_kwargs["response_id"] == record["response_id"]
+    assert alast.additional_kwargs["previous_response_id"] == made
+    assert alast.additional_kwargs["expire_at"] == last.additional_kwargs["expire_at"]
