@@ -9,6 +9,7 @@ against the emulator.
 from __future__ import annotations
 
 import json
+import logging
 import pickle
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -375,6 +376,18 @@ def test_pickle_keeps_working_settings() -> None:
     back = pickle.loads(pickle.dumps(llm))
     assert back.mode == "common_prefix"
     assert back.api_key is not None and back.api_key.get_secret_value() == SECRET
+
+
+def test_pickling_a_used_llm_logs_no_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """Its routers (clients, locks) are left out of a pickle by design: LlamaIndex's
+    ``BaseComponent`` must not log that it removed an "unpickleable private attribute"."""
+    llm = make_llm(mode="session")
+    router = llm.ark_router()  # what the first call builds (no request is sent)
+    with caplog.at_level(logging.WARNING):
+        back = pickle.loads(pickle.dumps(llm))
+    assert [r.getMessage() for r in caplog.records] == []
+    assert llm.ark_router() is router  # the original keeps its routers
+    assert back.ark_router() is not router and back.ark_router() is back.ark_router()
 
 
 def test_config_error_does_not_echo_the_key() -> None:
