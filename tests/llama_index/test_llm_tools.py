@@ -176,3 +176,32 @@ async def test_a_streams_last_response_names_the_response_it_made(
     assert alast.additional_kwargs["response_id"] == record["response_id"]
     assert alast.additional_kwargs["previous_response_id"] == made
     assert alast.additional_kwargs["expire_at"] == last.additional_kwargs["expire_at"]
+
+
+async def test_a_stream_cut_by_max_tokens_ends_like_chat(responses_emu: Emulator) -> None:
+    """A reply cut short by ``max_tokens`` (``response.incomplete``) is a reply, streamed
+    or not, sync or async, as on the Context API: the truncated text, the usage, and the
+    next turn continues the chain from it."""
+    llm = ArkContextLLM(
+        model=MODEL,
+        api_key="k",
+        base_url=responses_emu.base_url,
+        max_retries=0,
+        mode="session",
+        max_tokens=4,
+    )
+    history = [ChatMessage(role="user", content="Tell me a long story about the sea")]
+    whole = llm.chat(history)
+    assert whole.additional_kwargs["completion_tokens"] == 4
+    last = list(llm.stream_chat(history))[-1]
+    alast = [r async for r in await llm.astream_chat(history)][-1]
+    for streamed in (last, alast):
+        assert streamed.message.content == whole.message.content
+        assert streamed.additional_kwargs["completion_tokens"] == 4
+        assert streamed.raw["status"] == "incomplete"
+    history += [alast.message, ChatMessage(role="user", content="Go on")]
+    going_on = [r async for r in await llm.astream_chat(history)][-1]
+    assert (
+        going_on.additional_kwargs["previous_response_id"] == alast.additional_kwargs["response_id"]
+    )
+    assert going_on.additional_kwargs["cached_tokens"] > 0
