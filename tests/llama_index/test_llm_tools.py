@@ -34,11 +34,16 @@ def get_time(city: str) -> str:
 TOOLS = [FunctionTool.from_defaults(get_weather), FunctionTool.from_defaults(get_time)]
 
 
+def make_llm(emu: Emulator, **kw: Any) -> ArkContextLLM:
+    """A session-mode LLM on the Responses-API model, talking to ``emu``."""
+    return ArkContextLLM(
+        model=MODEL, api_key="k", base_url=emu.base_url, max_retries=0, mode="session", **kw
+    )
+
+
 @pytest.fixture
 def llm(responses_emu: Emulator) -> Iterator[ArkContextLLM]:
-    yield ArkContextLLM(
-        model=MODEL, api_key="k", base_url=responses_emu.base_url, max_retries=0, mode="session"
-    )
+    yield make_llm(responses_emu)
 
 
 def _both_tools(messages: Any, params: Any) -> Any:
@@ -127,14 +132,7 @@ def test_structured_predict_and_structured_llm(llm: ArkContextLLM, responses_emu
 def test_reasoning_comes_back_as_a_thinking_block_and_is_never_resent(
     llm: ArkContextLLM, responses_emu: Emulator
 ) -> None:
-    thinking = ArkContextLLM(
-        model=MODEL,
-        api_key="k",
-        base_url=responses_emu.base_url,
-        max_retries=0,
-        thinking="enabled",
-        mode="session",
-    )
+    thinking = make_llm(responses_emu, thinking="enabled")
     history = [ChatMessage(role="user", content="Why is the sky blue?")]
     first = thinking.chat(history)
     blocks = [b for b in first.message.blocks if isinstance(b, ThinkingBlock)]
@@ -182,14 +180,7 @@ async def test_a_stream_cut_by_max_tokens_ends_like_chat(responses_emu: Emulator
     """A reply cut short by ``max_tokens`` (``response.incomplete``) is a reply, streamed
     or not, sync or async, as on the Context API: the truncated text, the usage, and the
     next turn continues the chain from it."""
-    llm = ArkContextLLM(
-        model=MODEL,
-        api_key="k",
-        base_url=responses_emu.base_url,
-        max_retries=0,
-        mode="session",
-        max_tokens=4,
-    )
+    llm = make_llm(responses_emu, max_tokens=4)
     history = [ChatMessage(role="user", content="Tell me a long story about the sea")]
     whole = llm.chat(history)
     assert whole.additional_kwargs["completion_tokens"] == 4
