@@ -82,17 +82,25 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def _is_usage(usage: Any) -> bool:
+    return any(
+        isinstance(_get(usage, k), int) and not isinstance(_get(usage, k), bool)
+        for k in ("prompt_tokens", "completion_tokens")
+    )
+
+
 def response_usage(response: Any) -> tuple[int, int, int, int] | None:
     """``(prompt, completion, cached, creation)`` billed tokens of a Chat/CompletionResponse,
     or None. ``prompt`` includes cached and creation tokens.
 
     Reads ``raw["usage"]`` (a dict, as ``ArkContextLLM`` sets it, or an OpenAI-style
     object), then falls back to the flat ``additional_kwargs`` (Ark's usage plus
-    ``context_create_tokens``)."""
+    ``context_create_tokens``). A ``usage`` without integer token counts is not one: e.g.
+    a field of the output model a ``StructuredLLM`` puts in ``raw``."""
     if response is None:
         return None
     usage = _get(_get(response, "raw"), "usage")
-    if usage is not None:
+    if _is_usage(usage):
         details = _get(usage, "prompt_tokens_details")
         return (
             _int(_get(usage, "prompt_tokens")),

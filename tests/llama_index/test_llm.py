@@ -719,6 +719,33 @@ def test_cached_token_counter_reads_object_usage_and_kwargs() -> None:
     assert response_usage(None) is None
 
 
+def test_cached_token_counter_skips_a_structured_llms_output_with_a_usage_field() -> None:
+    """``as_structured_llm`` reports its own end event whose ``raw`` is the caller's output
+    model; a field of it named ``usage`` is no token usage (the inner call counted)."""
+    from llama_index.core.base.llms.types import ChatResponse
+    from llama_index.core.instrumentation.events.llm import LLMChatEndEvent
+    from pydantic import BaseModel
+
+    from llama_index_ark_context.usage import response_usage
+
+    class Medication(BaseModel):
+        name: str
+        usage: str
+
+    class Counted(BaseModel):
+        usage: int
+
+    message = ChatMessage(content="x")
+    for raw in (Medication(name="aspirin", usage="twice a day"), Counted(usage=7)):
+        response = ChatResponse(message=message, raw=raw)
+        assert response_usage(response) is None
+        counter = CachedTokenCounter()
+        counter.handle(LLMChatEndEvent(messages=[message], response=response))
+        assert counter.by_model == {}
+    mapping = {"usage": {"prompt_tokens": 3, "completion_tokens": 1}}
+    assert response_usage(ChatResponse(message=message, raw=mapping)) == (3, 1, 0, 0)
+
+
 def test_structured_predict_keeps_the_context_cache_on_the_context_api() -> None:
     from llama_index.core.types import PydanticProgramMode
 
