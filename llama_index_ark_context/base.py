@@ -40,6 +40,8 @@ from pydantic import AliasChoices, Field, SecretStr, model_validator
 
 from ark_context import (
     ArkContextParams,
+    ArkInputError,
+    ArkRouter,
     ArkUnsupportedError,
     RoutedCompletion,
     Usage,
@@ -310,24 +312,36 @@ class ArkContextLLM(ArkContextParams, FunctionCallingLLM):
         params = self.ark_sampling_params(kwargs.pop("stop", None), **kwargs)
         return wire, params
 
+    def _prepare(
+        self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]
+    ) -> tuple[str | None, list[WireMessage], dict[str, Any], ArkRouter]:
+        """One call's request id (sent as X-Client-Request-Id), wire messages, request
+        fields and router: ``model=`` per call (as LlamaIndex's OpenAI LLM takes it) picks
+        that model's, on the caching API it uses. Validated; nothing sent."""
+        rid = kwargs.pop("request_id", None)
+        model = kwargs.pop("model", None)
+        if model is not None and not (isinstance(model, str) and model):
+            raise ArkInputError(
+                f"model={model!r} per call must be a model name or endpoint id (a non-empty "
+                "string); or leave it out to use ArkContextLLM(model=...)."
+            )
+        wire, params = self._request(messages, kwargs)
+        return rid, wire, params, self.ark_router(model)
+
     # -- undecorated implementations ---------------------------------------------------
 
     def _chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        rid = kwargs.pop("request_id", None)  # sent as X-Client-Request-Id
-        wire, params = self._request(messages, kwargs)
-        return to_chat_response(self.ark_router().chat(wire, params, request_id=rid))
+        rid, wire, params, router = self._prepare(messages, kwargs)
+        return to_chat_response(router.chat(wire, params, request_id=rid))
 
     async def _achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        rid = kwargs.pop("request_id", None)
-        wire, params = self._request(messages, kwargs)
-        return to_chat_response(await self.ark_router().achat(wire, params, request_id=rid))
+        rid, wire, params, router = self._prepare(messages, kwargs)
+        return to_chat_response(await router.achat(wire, params, request_id=rid))
 
     def _stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         # Validate and build the router now, so bad input fails at the call, not at the
         # first next(); the request itself starts when the caller iterates.
-        rid = kwargs.pop("request_id", None)
-        wire, params = self._request(messages, kwargs)
-        router = self.ark_router()
+        rid, wire, params, router = self._prepare(messages, kwargs)
         include_usage = self.stream_usage
 
         def gen() -> Generator[ChatResponse, None, None]:
@@ -351,9 +365,7 @@ class ArkContextLLM(ArkContextParams, FunctionCallingLLM):
     async def _astream_chat(
         self, messages: Sequence[ChatMessage], **kwargs: Any
     ) -> ChatResponseAsyncGen:
-        rid = kwargs.pop("request_id", None)
-        wire, params = self._request(messages, kwargs)
-        router = self.ark_router()
+        rid, wire, params, router = self._prepare(messages, kwargs)
         include_usage = self.stream_usage
 
         async def gen() -> AsyncGenerator[ChatResponse, None]:

@@ -134,7 +134,8 @@ class CachedTokenCounter(BaseEventHandler):
     (0, {})
 
     ``counter.by_model["ep-..."].cached_tokens`` gives one model's total; the model is the
-    ``model_name`` the LLM reports (its ``model`` setting), else the response's ``model``.
+    call's ``model=`` argument, else the ``model_name`` the LLM reports (its ``model``
+    setting), else the response's ``model``.
     """
 
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -210,7 +211,9 @@ class CachedTokenCounter(BaseEventHandler):
 
     def handle(self, event: BaseEvent, **kwargs: Any) -> None:
         if isinstance(event, (LLMChatStartEvent, LLMCompletionStartEvent)):
-            name = event.model_dict.get("model_name") if event.model_dict else None
+            name = (event.additional_kwargs or {}).get("model")  # a per-call model
+            if not isinstance(name, str) or not name:
+                name = event.model_dict.get("model_name") if event.model_dict else None
             if event.span_id and isinstance(name, str):
                 with self._lock:
                     if len(self._span_model) >= _MAX_OPEN_SPANS:  # abandoned streams

@@ -595,7 +595,7 @@ class EventCounter(BaseEventHandler):
 @pytest.fixture
 def double(monkeypatch: pytest.MonkeyPatch) -> RouterDouble:
     d = RouterDouble()
-    monkeypatch.setattr(ArkContextLLM, "ark_router", lambda self: d)
+    monkeypatch.setattr(ArkContextLLM, "ark_router", lambda self, model=None: d)
     return d
 
 

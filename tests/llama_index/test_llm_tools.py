@@ -13,6 +13,7 @@ from llama_index.core.base.llms.types import ChatMessage, ThinkingBlock, ToolCal
 from llama_index.core.tools import FunctionTool
 from pydantic import BaseModel
 
+from ark_context import ArkInputError
 from ark_context.emulator import Emulator, FunctionCall
 from llama_index_ark_context import ArkContextLLM
 
@@ -101,8 +102,6 @@ async def test_achat_and_streamed_tool_calls(llm: ArkContextLLM, responses_emu: 
 
 
 def test_bad_tool_choice_fails_before_the_network(llm: ArkContextLLM) -> None:
-    from ark_context import ArkInputError
-
     with pytest.raises(ArkInputError, match="not bound"):
         llm.chat_with_tools(TOOLS, "hi", tool_choice="launch_rocket")
 
@@ -196,3 +195,30 @@ async def test_a_stream_cut_by_max_tokens_ends_like_chat(responses_emu: Emulator
         going_on.additional_kwargs["previous_response_id"] == alast.additional_kwargs["response_id"]
     )
     assert going_on.additional_kwargs["cached_tokens"] > 0
+
+
+async def test_a_per_call_model_picks_its_own_api_and_is_counted_under_its_name(
+    responses_emu: Emulator,
+) -> None:
+    """``chat(..., model=...)`` (as LlamaIndex's OpenAI LLM and ``ChatArkContext`` take it)
+    calls that model, on the caching API it uses, sync, async and streamed; the counter
+    books the call under that model."""
+    from llama_index_ark_context import CachedTokenCounter
+
+    llm = ArkContextLLM(model="ep-context-model", api_key="k", base_url=responses_emu.base_url)
+    history = [ChatMessage(role="user", content="Hello there")]
+    with CachedTokenCounter() as counter:
+        replies = [
+            llm.chat(history, model=MODEL),
+            list(llm.stream_chat(history, model=MODEL))[-1],
+            await llm.achat(history, model=MODEL),
+            [r async for r in await llm.astream_chat(history, model=MODEL)][-1],
+            llm.complete("Hello there", model=MODEL),
+        ]
+    records = responses_emu.records()
+    assert [(r["path"], r["model"]) for r in records] == [("/responses", MODEL)] * 5
+    assert all(r.additional_kwargs["caching_api"] == "responses" for r in replies)
+    assert list(counter.by_model) == [MODEL] and counter.by_model[MODEL].calls == 5
+    with pytest.raises(ArkInputError, match="model"):
+        llm.chat(history, model=7)
+    assert len(responses_emu.records()) == 5  # refused before the network
