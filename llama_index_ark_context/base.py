@@ -181,7 +181,8 @@ def to_chat_response(rc: RoutedCompletion) -> ChatResponse:
     (reasoning), the text and one ``ToolCallBlock`` per tool call; ``raw`` is the server's
     JSON with the billed usage (the server's in ``raw["ark_usage"]``); ``additional_kwargs``
     the flat usage plus the route (context or response id, outcome, miss reason,
-    ``context_create_tokens``)."""
+    ``context_create_tokens``) and ``finish_reason`` (``stop``, ``length``, ``tool_calls``,
+    ``content_filter``; the same words on both APIs, streamed or not)."""
     completion = rc.completion
     choices = completion.choices if completion is not None else []
     logprobs = _logprobs(choices[0].logprobs) if choices and choices[0].logprobs else None
@@ -189,7 +190,7 @@ def to_chat_response(rc: RoutedCompletion) -> ChatResponse:
         message=to_chat_message(rc.result),
         raw=_billed_raw(rc.raw, rc.usage, rc.route.create_tokens),
         logprobs=logprobs,
-        additional_kwargs=rc.metadata(),
+        additional_kwargs={**rc.metadata(), "finish_reason": rc.result.finish_reason},
     )
 
 
@@ -197,7 +198,7 @@ def _final_response(
     result: ResponsesResult, usage: Usage | None, route_meta: Mapping[str, Any]
 ) -> ChatResponse:
     """A stream's last response: the whole message, no new text, the usage (when sent)."""
-    extra = dict(route_meta)
+    extra = {**route_meta, "finish_reason": result.finish_reason}
     if usage is not None:
         extra.update(usage.as_dict())
         if "caching_api" in route_meta:

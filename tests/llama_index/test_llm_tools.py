@@ -185,6 +185,8 @@ async def test_a_stream_cut_by_max_tokens_ends_like_chat(responses_emu: Emulator
     assert whole.additional_kwargs["completion_tokens"] == 4
     last = list(llm.stream_chat(history))[-1]
     alast = [r async for r in await llm.astream_chat(history)][-1]
+    for streamed in (whole, last, alast):
+        assert streamed.additional_kwargs["finish_reason"] == "length"
     for streamed in (last, alast):
         assert streamed.message.content == whole.message.content
         assert streamed.additional_kwargs["completion_tokens"] == 4
