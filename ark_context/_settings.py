@@ -52,6 +52,27 @@ __all__ = [
 ]
 
 _ROUTER_LOCK = threading.Lock()  # guards building routers; shared so models stay picklable
+
+
+class _RouterCache(dict[Any, Any]):
+    """A model's routers by settings. A copy (``copy``, ``deepcopy``, ``model_copy``)
+    shares them; a pickle holds an empty cache (routers hold clients, locks and state), so
+    an unpickled model builds its own, and frameworks that probe each private attribute
+    for picklability (LlamaIndex's ``BaseComponent``) find nothing to remove and log
+    nothing."""
+
+    __slots__ = ()
+
+    def __reduce__(self) -> tuple[type[_RouterCache], tuple[()]]:
+        return (_RouterCache, ())
+
+    def __copy__(self) -> _RouterCache:
+        return _RouterCache(self)
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _RouterCache:
+        return _RouterCache(self)
+
+
 SAMPLING_PARAMS = (
     "temperature",
     "top_p",
@@ -404,7 +425,7 @@ class ArkContextParams(BaseModel):
         with _ROUTER_LOCK:
             cache = self._ark_router_cache
             if cache is None:
-                cache = self._ark_router_cache = {}
+                cache = self._ark_router_cache = _RouterCache()
             router: ArkRouter | None = cache.get(key)
             if router is not None:
                 return router

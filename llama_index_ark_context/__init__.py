@@ -2,7 +2,7 @@
 
 >>> from llama_index_ark_context import ArkContextLLM
 >>> ArkContextLLM(model="ep-123", api_key="k").metadata.is_function_calling_model
-False
+True
 """
 
 try:

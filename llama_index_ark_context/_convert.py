@@ -241,6 +241,7 @@ def to_chat_response(
         **usage_kwargs(result.usage),
         "response_id": result.id,
         "status": result.status,
+        "finish_reason": result.finish_reason,
     }
     if metadata:
         extra.update(metadata)

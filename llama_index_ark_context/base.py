@@ -40,6 +40,8 @@ from pydantic import AliasChoices, Field, SecretStr, model_validator
 
 from ark_context import (
     ArkContextParams,
+    ArkInputError,
+    ArkRouter,
     ArkUnsupportedError,
     RoutedCompletion,
     Usage,
@@ -179,7 +181,8 @@ def to_chat_response(rc: RoutedCompletion) -> ChatResponse:
     (reasoning), the text and one ``ToolCallBlock`` per tool call; ``raw`` is the server's
     JSON with the billed usage (the server's in ``raw["ark_usage"]``); ``additional_kwargs``
     the flat usage plus the route (context or response id, outcome, miss reason,
-    ``context_create_tokens``)."""
+    ``context_create_tokens``) and ``finish_reason`` (``stop``, ``length``, ``tool_calls``,
+    ``content_filter``; the same words on both APIs, streamed or not)."""
     completion = rc.completion
     choices = completion.choices if completion is not None else []
     logprobs = _logprobs(choices[0].logprobs) if choices and choices[0].logprobs else None
@@ -187,7 +190,7 @@ def to_chat_response(rc: RoutedCompletion) -> ChatResponse:
         message=to_chat_message(rc.result),
         raw=_billed_raw(rc.raw, rc.usage, rc.route.create_tokens),
         logprobs=logprobs,
-        additional_kwargs=rc.metadata(),
+        additional_kwargs={**rc.metadata(), "finish_reason": rc.result.finish_reason},
     )
 
 
@@ -195,7 +198,7 @@ def _final_response(
     result: ResponsesResult, usage: Usage | None, route_meta: Mapping[str, Any]
 ) -> ChatResponse:
     """A stream's last response: the whole message, no new text, the usage (when sent)."""
-    extra = dict(route_meta)
+    extra = {**route_meta, "finish_reason": result.finish_reason}
     if usage is not None:
         extra.update(usage.as_dict())
         if "caching_api" in route_meta:
@@ -310,24 +313,36 @@ class ArkContextLLM(ArkContextParams, FunctionCallingLLM):
         params = self.ark_sampling_params(kwargs.pop("stop", None), **kwargs)
         return wire, params
 
+    def _prepare(
+        self, messages: Sequence[ChatMessage], kwargs: dict[str, Any]
+    ) -> tuple[str | None, list[WireMessage], dict[str, Any], ArkRouter]:
+        """One call's request id (sent as X-Client-Request-Id), wire messages, request
+        fields and router: ``model=`` per call (as LlamaIndex's OpenAI LLM takes it) picks
+        that model's, on the caching API it uses. Validated; nothing sent."""
+        rid = kwargs.pop("request_id", None)
+        model = kwargs.pop("model", None)
+        if model is not None and not (isinstance(model, str) and model):
+            raise ArkInputError(
+                f"model={model!r} per call must be a model name or endpoint id (a non-empty "
+                "string); or leave it out to use ArkContextLLM(model=...)."
+            )
+        wire, params = self._request(messages, kwargs)
+        return rid, wire, params, self.ark_router(model)
+
     # -- undecorated implementations ---------------------------------------------------
 
     def _chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        rid = kwargs.pop("request_id", None)  # sent as X-Client-Request-Id
-        wire, params = self._request(messages, kwargs)
-        return to_chat_response(self.ark_router().chat(wire, params, request_id=rid))
+        rid, wire, params, router = self._prepare(messages, kwargs)
+        return to_chat_response(router.chat(wire, params, request_id=rid))
 
     async def _achat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponse:
-        rid = kwargs.pop("request_id", None)
-        wire, params = self._request(messages, kwargs)
-        return to_chat_response(await self.ark_router().achat(wire, params, request_id=rid))
+        rid, wire, params, router = self._prepare(messages, kwargs)
+        return to_chat_response(await router.achat(wire, params, request_id=rid))
 
     def _stream_chat(self, messages: Sequence[ChatMessage], **kwargs: Any) -> ChatResponseGen:
         # Validate and build the router now, so bad input fails at the call, not at the
         # first next(); the request itself starts when the caller iterates.
-        rid = kwargs.pop("request_id", None)
-        wire, params = self._request(messages, kwargs)
-        router = self.ark_router()
+        rid, wire, params, router = self._prepare(messages, kwargs)
         include_usage = self.stream_usage
 
         def gen() -> Generator[ChatResponse, None, None]:
@@ -342,16 +357,16 @@ class ArkContextLLM(ArkContextParams, FunctionCallingLLM):
                     response = _chunk(state, delta, route_meta)
                     if response is not None:
                         yield response
-            yield _final_response(final, s.usage, route_meta)
+            # the route as it ended: the new response's id and deadline (Responses
+            # API), truncation (Context API) are only known now
+            yield _final_response(final, s.usage, s.route.as_metadata())
 
         return gen()
 
     async def _astream_chat(
         self, messages: Sequence[ChatMessage], **kwargs: Any
     ) -> ChatResponseAsyncGen:
-        rid = kwargs.pop("request_id", None)
-        wire, params = self._request(messages, kwargs)
-        router = self.ark_router()
+        rid, wire, params, router = self._prepare(messages, kwargs)
         include_usage = self.stream_usage
 
         async def gen() -> AsyncGenerator[ChatResponse, None]:
@@ -368,7 +383,7 @@ class ArkContextLLM(ArkContextParams, FunctionCallingLLM):
                     response = _chunk(state, delta, route_meta)
                     if response is not None:
                         yield response
-            yield _final_response(final, s.usage, route_meta)
+            yield _final_response(final, s.usage, s.route.as_metadata())
 
         return gen()
 

@@ -82,17 +82,25 @@ def _int(value: Any) -> int:
     return value if isinstance(value, int) and not isinstance(value, bool) else 0
 
 
+def _is_usage(usage: Any) -> bool:
+    return any(
+        isinstance(_get(usage, k), int) and not isinstance(_get(usage, k), bool)
+        for k in ("prompt_tokens", "completion_tokens")
+    )
+
+
 def response_usage(response: Any) -> tuple[int, int, int, int] | None:
     """``(prompt, completion, cached, creation)`` billed tokens of a Chat/CompletionResponse,
     or None. ``prompt`` includes cached and creation tokens.
 
     Reads ``raw["usage"]`` (a dict, as ``ArkContextLLM`` sets it, or an OpenAI-style
     object), then falls back to the flat ``additional_kwargs`` (Ark's usage plus
-    ``context_create_tokens``)."""
+    ``context_create_tokens``). A ``usage`` without integer token counts is not one: e.g.
+    a field of the output model a ``StructuredLLM`` puts in ``raw``."""
     if response is None:
         return None
     usage = _get(_get(response, "raw"), "usage")
-    if usage is not None:
+    if _is_usage(usage):
         details = _get(usage, "prompt_tokens_details")
         return (
             _int(_get(usage, "prompt_tokens")),
@@ -126,7 +134,8 @@ class CachedTokenCounter(BaseEventHandler):
     (0, {})
 
     ``counter.by_model["ep-..."].cached_tokens`` gives one model's total; the model is the
-    ``model_name`` the LLM reports (its ``model`` setting), else the response's ``model``.
+    call's ``model=`` argument, else the ``model_name`` the LLM reports (its ``model``
+    setting), else the response's ``model``.
     """
 
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -202,7 +211,9 @@ class CachedTokenCounter(BaseEventHandler):
 
     def handle(self, event: BaseEvent, **kwargs: Any) -> None:
         if isinstance(event, (LLMChatStartEvent, LLMCompletionStartEvent)):
-            name = event.model_dict.get("model_name") if event.model_dict else None
+            name = (event.additional_kwargs or {}).get("model")  # a per-call model
+            if not isinstance(name, str) or not name:
+                name = event.model_dict.get("model_name") if event.model_dict else None
             if event.span_id and isinstance(name, str):
                 with self._lock:
                     if len(self._span_model) >= _MAX_OPEN_SPANS:  # abandoned streams

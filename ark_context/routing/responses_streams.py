@@ -1,6 +1,8 @@
 """Routed Responses API streams: ``deltas()`` yields normalised deltas; the turn is
 recorded once the terminal event arrived (a cut stream records nothing, so the next call
-chains from the same parent and no turn is sent twice)."""
+chains from the same parent and no turn is sent twice). A reply cut short
+(``response.incomplete``, e.g. by ``max_output_tokens``) is a result, as without
+streaming: its last delta carries it, and the turn is recorded."""
 
 from __future__ import annotations
 
@@ -8,6 +10,7 @@ import contextlib
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .._exceptions import ArkResponseIncompleteError
 from .._reply_stream import ResponsesStreamAccumulator
 from .._route_types import usage_from
 from .router import Reply
@@ -56,9 +59,24 @@ class _StreamBase:
         self.route = self._router._route(sent, self._call, None)
 
     def _feed(self, event: Any) -> StreamDelta | None:
-        delta = self._acc.feed(event.model_dump(exclude_none=True))
+        return self._fed(self._acc.feed(event.model_dump(exclude_none=True)))
+
+    def _fed(self, delta: StreamDelta | None) -> StreamDelta | None:
         if delta is not None and delta.result is not None:
             self.result = delta.result
+        return delta
+
+    def _cut_short(self, exc: ArkResponseIncompleteError) -> StreamDelta:
+        """The result delta of a reply the wire stream raised on as ``incomplete`` (a
+        reply cut short, which ``chat`` returns too), or ``exc`` again without one."""
+        partial = exc.partial
+        dump = getattr(partial, "model_dump", None)
+        if dump is None:
+            raise exc
+        event = {"type": "response.incomplete", "response": dump(exclude_none=True)}
+        delta = self._fed(self._acc.feed(event))
+        if delta is None or delta.result is None:
+            raise exc
         return delta
 
     def _closing(self, ok: bool) -> tuple[Sent, Reply] | None:
@@ -107,10 +125,13 @@ class ResponsesStream(_StreamBase):
         if self._sent is None:
             self._opened(self._router._send(self._messages, self._call))
         try:
-            for event in self._inner:
-                delta = self._feed(event)
-                if delta is not None:
-                    yield delta
+            try:
+                for event in self._inner:
+                    delta = self._feed(event)
+                    if delta is not None:
+                        yield delta
+            except ArkResponseIncompleteError as exc:
+                yield self._cut_short(exc)
             self.result = self._acc.finish()
         except BaseException:
             self._end(ok=False)
@@ -165,10 +186,13 @@ class AsyncResponsesStream(_StreamBase):
         if self._sent is None:
             self._opened(await self._router._asend(self._messages, self._call))
         try:
-            async for event in self._inner:
-                delta = self._feed(event)
-                if delta is not None:
-                    yield delta
+            try:
+                async for event in self._inner:
+                    delta = self._feed(event)
+                    if delta is not None:
+                        yield delta
+            except ArkResponseIncompleteError as exc:
+                yield self._cut_short(exc)
             self.result = self._acc.finish()
         except BaseException:
             await self._end(ok=False)

@@ -28,7 +28,9 @@ from llama_index.core.llms.function_calling import FunctionCallingLLM
 from llama_index.core.llms.llm import ToolSelection
 from llama_index.core.tools import FunctionTool
 
+import llama_index_ark_context
 import llama_index_ark_context._convert as convert_module
+import llama_index_ark_context.base
 from ark_context import ArkInputError, ArkUnsupportedError
 from ark_context._messages import digest_chain, namespace_digest
 from ark_context.conversation import (
@@ -54,8 +56,11 @@ from tests.responses_fixtures import response_object, spaced_json, stream_events
 NS = namespace_digest(base_url="http://x", model="m", mode="session", truncation=None, api_key="k")
 
 
-def test_doctests() -> None:
-    result = doctest.testmod(convert_module)
+@pytest.mark.parametrize(
+    "module", [convert_module, llama_index_ark_context, llama_index_ark_context.base]
+)
+def test_doctests(module: Any) -> None:
+    result = doctest.testmod(module)
     assert result.attempted > 0 and result.failed == 0
 
 

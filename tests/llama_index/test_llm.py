@@ -9,6 +9,7 @@ against the emulator.
 from __future__ import annotations
 
 import json
+import logging
 import pickle
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -377,6 +378,18 @@ def test_pickle_keeps_working_settings() -> None:
     assert back.api_key is not None and back.api_key.get_secret_value() == SECRET
 
 
+def test_pickling_a_used_llm_logs_no_warning(caplog: pytest.LogCaptureFixture) -> None:
+    """Its routers (clients, locks) are left out of a pickle by design: LlamaIndex's
+    ``BaseComponent`` must not log that it removed an "unpickleable private attribute"."""
+    llm = make_llm(mode="session")
+    router = llm.ark_router()  # what the first call builds (no request is sent)
+    with caplog.at_level(logging.WARNING):
+        back = pickle.loads(pickle.dumps(llm))
+    assert [r.getMessage() for r in caplog.records] == []
+    assert llm.ark_router() is router  # the original keeps its routers
+    assert back.ark_router() is not router and back.ark_router() is back.ark_router()
+
+
 def test_config_error_does_not_echo_the_key() -> None:
     with pytest.raises(ArkConfigError) as info:
         make_llm(ttl=5)
@@ -582,7 +595,7 @@ class EventCounter(BaseEventHandler):
 @pytest.fixture
 def double(monkeypatch: pytest.MonkeyPatch) -> RouterDouble:
     d = RouterDouble()
-    monkeypatch.setattr(ArkContextLLM, "ark_router", lambda self: d)
+    monkeypatch.setattr(ArkContextLLM, "ark_router", lambda self, model=None: d)
     return d
 
 
@@ -704,6 +717,33 @@ def test_cached_token_counter_reads_object_usage_and_kwargs() -> None:
     assert response_usage(flat) == (5, 1, 0, 0)
     assert response_usage(ChatResponse(message=ChatMessage(content="x"))) is None
     assert response_usage(None) is None
+
+
+def test_cached_token_counter_skips_a_structured_llms_output_with_a_usage_field() -> None:
+    """``as_structured_llm`` reports its own end event whose ``raw`` is the caller's output
+    model; a field of it named ``usage`` is no token usage (the inner call counted)."""
+    from llama_index.core.base.llms.types import ChatResponse
+    from llama_index.core.instrumentation.events.llm import LLMChatEndEvent
+    from pydantic import BaseModel
+
+    from llama_index_ark_context.usage import response_usage
+
+    class Medication(BaseModel):
+        name: str
+        usage: str
+
+    class Counted(BaseModel):
+        usage: int
+
+    message = ChatMessage(content="x")
+    for raw in (Medication(name="aspirin", usage="twice a day"), Counted(usage=7)):
+        response = ChatResponse(message=message, raw=raw)
+        assert response_usage(response) is None
+        counter = CachedTokenCounter()
+        counter.handle(LLMChatEndEvent(messages=[message], response=response))
+        assert counter.by_model == {}
+    mapping = {"usage": {"prompt_tokens": 3, "completion_tokens": 1}}
+    assert response_usage(ChatResponse(message=message, raw=mapping)) == (3, 1, 0, 0)
 
 
 def test_structured_predict_keeps_the_context_cache_on_the_context_api() -> None:

@@ -328,6 +328,31 @@ def test_stream_without_usage_still_ends_with_route(emu: Any) -> None:
     assert chunks[-1].additional_kwargs["context_id"] == rec["context_id"]
 
 
+async def test_every_reply_says_why_it_ended(emu: Any) -> None:
+    """``additional_kwargs["finish_reason"]`` (chat-completions words, as on the Responses
+    API): a reply cut by ``max_tokens`` says ``length``, streamed or not (a stream's raw
+    has no choices to tell it), a whole one ``stop``."""
+    cut = make_llm(emu, mode="session", max_tokens=3)
+    whole = make_llm(emu, mode="session")
+    replies = {
+        "length": [
+            cut.chat(_messages("Where is Paris?")),
+            list(cut.stream_chat(_messages("Where is Paris?")))[-1],
+            [r async for r in await cut.astream_chat(_messages("Where is Rome?"))][-1],
+            list(cut.stream_complete("Where is Oslo?"))[-1],
+        ],
+        "stop": [
+            await whole.achat(_messages("Where is Paris?")),
+            list(whole.stream_chat(_messages("Where is Bonn?")))[-1],
+        ],
+    }
+    for reason, responses in replies.items():
+        assert [r.additional_kwargs["finish_reason"] for r in responses] == [reason] * len(
+            responses
+        )
+    assert [c["finish_reason"] for c in emu.completions()] == ["length"] * 4 + ["stop"] * 2
+
+
 # -- ReAct agent ----------------------------------------------------------------------------
 
 

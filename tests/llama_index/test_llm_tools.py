@@ -13,6 +13,7 @@ from llama_index.core.base.llms.types import ChatMessage, ThinkingBlock, ToolCal
 from llama_index.core.tools import FunctionTool
 from pydantic import BaseModel
 
+from ark_context import ArkInputError
 from ark_context.emulator import Emulator, FunctionCall
 from llama_index_ark_context import ArkContextLLM
 
@@ -34,11 +35,16 @@ def get_time(city: str) -> str:
 TOOLS = [FunctionTool.from_defaults(get_weather), FunctionTool.from_defaults(get_time)]
 
 
+def make_llm(emu: Emulator, **kw: Any) -> ArkContextLLM:
+    """A session-mode LLM on the Responses-API model, talking to ``emu``."""
+    return ArkContextLLM(
+        model=MODEL, api_key="k", base_url=emu.base_url, max_retries=0, mode="session", **kw
+    )
+
+
 @pytest.fixture
 def llm(responses_emu: Emulator) -> Iterator[ArkContextLLM]:
-    yield ArkContextLLM(
-        model=MODEL, api_key="k", base_url=responses_emu.base_url, max_retries=0, mode="session"
-    )
+    yield make_llm(responses_emu)
 
 
 def _both_tools(messages: Any, params: Any) -> Any:
@@ -96,8 +102,6 @@ async def test_achat_and_streamed_tool_calls(llm: ArkContextLLM, responses_emu: 
 
 
 def test_bad_tool_choice_fails_before_the_network(llm: ArkContextLLM) -> None:
-    from ark_context import ArkInputError
-
     with pytest.raises(ArkInputError, match="not bound"):
         llm.chat_with_tools(TOOLS, "hi", tool_choice="launch_rocket")
 
@@ -127,14 +131,7 @@ def test_structured_predict_and_structured_llm(llm: ArkContextLLM, responses_emu
 def test_reasoning_comes_back_as_a_thinking_block_and_is_never_resent(
     llm: ArkContextLLM, responses_emu: Emulator
 ) -> None:
-    thinking = ArkContextLLM(
-        model=MODEL,
-        api_key="k",
-        base_url=responses_emu.base_url,
-        max_retries=0,
-        thinking="enabled",
-        mode="session",
-    )
+    thinking = make_llm(responses_emu, thinking="enabled")
     history = [ChatMessage(role="user", content="Why is the sky blue?")]
     first = thinking.chat(history)
     blocks = [b for b in first.message.blocks if isinstance(b, ThinkingBlock)]
@@ -156,3 +153,74 @@ def test_thinking_setting_is_checked_against_the_model() -> None:
         ArkContextLLM(model="doubao-seed-1-6-250615", api_key="k", thinking="auto").thinking
         == "auto"
     )
+
+
+async def test_a_streams_last_response_names_the_response_it_made(
+    llm: ArkContextLLM, responses_emu: Emulator
+) -> None:
+    """The route fields a stream only learns at its end (the new response's id and its
+    deadline) are on the last streamed response, as on ``chat``'s, sync and async."""
+    history = [ChatMessage(role="user", content="Hello there")]
+    last = list(llm.stream_chat(history))[-1]
+    made = responses_emu.records()[-1]["response_id"]
+    assert made is not None
+    assert last.additional_kwargs["response_id"] == made
+    assert last.additional_kwargs["expire_at"] is not None
+    history += [last.message, ChatMessage(role="user", content="And again")]
+    alast = [r async for r in await llm.astream_chat(history)][-1]
+    record = responses_emu.records()[-1]
+    assert record["previous_response_id"] == made  # the stream's reply was chained from
+    assert alast.additional_kwargs["response_id"] == record["response_id"]
+    assert alast.additional_kwargs["previous_response_id"] == made
+    assert alast.additional_kwargs["expire_at"] == last.additional_kwargs["expire_at"]
+
+
+async def test_a_stream_cut_by_max_tokens_ends_like_chat(responses_emu: Emulator) -> None:
+    """A reply cut short by ``max_tokens`` (``response.incomplete``) is a reply, streamed
+    or not, sync or async, as on the Context API: the truncated text, the usage, and the
+    next turn continues the chain from it."""
+    llm = make_llm(responses_emu, max_tokens=4)
+    history = [ChatMessage(role="user", content="Tell me a long story about the sea")]
+    whole = llm.chat(history)
+    assert whole.additional_kwargs["completion_tokens"] == 4
+    last = list(llm.stream_chat(history))[-1]
+    alast = [r async for r in await llm.astream_chat(history)][-1]
+    for streamed in (whole, last, alast):
+        assert streamed.additional_kwargs["finish_reason"] == "length"
+    for streamed in (last, alast):
+        assert streamed.message.content == whole.message.content
+        assert streamed.additional_kwargs["completion_tokens"] == 4
+        assert streamed.raw["status"] == "incomplete"
+    history += [alast.message, ChatMessage(role="user", content="Go on")]
+    going_on = [r async for r in await llm.astream_chat(history)][-1]
+    assert (
+        going_on.additional_kwargs["previous_response_id"] == alast.additional_kwargs["response_id"]
+    )
+    assert going_on.additional_kwargs["cached_tokens"] > 0
+
+
+async def test_a_per_call_model_picks_its_own_api_and_is_counted_under_its_name(
+    responses_emu: Emulator,
+) -> None:
+    """``chat(..., model=...)`` (as LlamaIndex's OpenAI LLM and ``ChatArkContext`` take it)
+    calls that model, on the caching API it uses, sync, async and streamed; the counter
+    books the call under that model."""
+    from llama_index_ark_context import CachedTokenCounter
+
+    llm = ArkContextLLM(model="ep-context-model", api_key="k", base_url=responses_emu.base_url)
+    history = [ChatMessage(role="user", content="Hello there")]
+    with CachedTokenCounter() as counter:
+        replies = [
+            llm.chat(history, model=MODEL),
+            list(llm.stream_chat(history, model=MODEL))[-1],
+            await llm.achat(history, model=MODEL),
+            [r async for r in await llm.astream_chat(history, model=MODEL)][-1],
+            llm.complete("Hello there", model=MODEL),
+        ]
+    records = responses_emu.records()
+    assert [(r["path"], r["model"]) for r in records] == [("/responses", MODEL)] * 5
+    assert all(r.additional_kwargs["caching_api"] == "responses" for r in replies)
+    assert list(counter.by_model) == [MODEL] and counter.by_model[MODEL].calls == 5
+    with pytest.raises(ArkInputError, match="model"):
+        llm.chat(history, model=7)
+    assert len(responses_emu.records()) == 5  # refused before the network
