@@ -42,6 +42,7 @@ from .stores._base import ContextStore
 
 if TYPE_CHECKING:
     from ._adapter_seam import ArkRouter
+    from .catalog import Limits
 
 __all__ = [
     "DEFAULT_BASE_URL",
@@ -393,6 +394,20 @@ class ArkContextParams(BaseModel):
         from .catalog import caching_api
 
         return caching_api(model or self.model) or "context"
+
+    def ark_limits(self, model: str | None = None) -> Limits | None:
+        """The token limits of ``model`` (default: the ``model`` field) from the model
+        table; ``None`` for endpoint ids and names the table does not know.
+
+        >>> ArkContextParams(model="deepseek-v3-2-251201", api_key="k").ark_limits().max_input
+        98304
+        >>> ArkContextParams(model="ep-1", api_key="k").ark_limits() is None
+        True
+        """
+        from .catalog import lookup
+
+        info = lookup(model or self.model)
+        return info.limits if info is not None else None
 
     def ark_router(self, model: str | None = None) -> ArkRouter:
         """The :class:`~ark_context.ArkRouter` for these settings and ``model`` (default:

@@ -23,18 +23,21 @@ from the spec tables; ``None`` where the spec gives no figure.
 True
 >>> lookup("deepseek-v3-2-251201").prices.input_price(40_000)
 4.0
+>>> lookup("doubao-seed-1-6-251015").limits.max_input
+229376
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 __all__ = [
     "CACHING_APIS",
     "MODELS",
     "CachingAPI",
+    "Limits",
     "ModelInfo",
     "PriceTier",
     "Prices",
@@ -116,6 +119,22 @@ class ModelInfo:
     #: Context API: the one truncation strategy the model supports, when the spec names it.
     truncation: str | None = None
     prices: Prices | None = None
+    #: Token limits from the model's page (``None``: not documented).
+    limits: Limits | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """A model's token limits (模型介绍 → <model>: 最大上下文长度, 最大输入长度, 最大回答长度).
+
+    ``context_window``: input and output together; ``max_input``: the longest prompt (where
+    the page gives none, the window less the longest answer); ``max_output``: the longest
+    answer ``max_tokens`` can ask for (reasoning excluded).
+    """
+
+    context_window: int
+    max_input: int
+    max_output: int
 
 
 # -- prices (Ark's public docs: 模型服务价格, 模型介绍/推荐模型/<model>) --------------------------
@@ -272,8 +291,37 @@ _ENTRIES: list[ModelInfo] = [
     _context("deepseek-r1", "deepseek-r1-250528", ("common_prefix",)),
 ]
 
+_K = 1024
+# Token limits by family, from each model's page (模型介绍/推荐模型, 其他模型). doubao-seed-1.8
+# and kimi-k2 state only the window (256k) and the longest answer: their max input is the
+# window less that answer, as the seed-1.6 pages state it (224k of 256k).
+_SEED = Limits(256 * _K, 224 * _K, 32 * _K)
+_LIMITS: dict[str, Limits] = {
+    "doubao-seed-1.6": _SEED,
+    "doubao-seed-1.6-lite": _SEED,
+    "doubao-seed-1.6-vision": _SEED,
+    "doubao-seed-1.6-flash": _SEED,
+    "doubao-seed-1.6-thinking": _SEED,
+    "doubao-seed-code": _SEED,
+    "doubao-seed-1.8": _SEED,
+    "kimi-k2": _SEED,
+    "deepseek-v3.2": Limits(128 * _K, 96 * _K, 32 * _K),
+    "deepseek-v3.1": Limits(128 * _K, 96 * _K, 32 * _K),
+    "deepseek-r1": Limits(128 * _K, 96 * _K, 32 * _K),
+    "deepseek-v3": Limits(128 * _K, 112 * _K, 16 * _K),
+    "doubao-1.5-pro-32k": Limits(32 * _K, 20 * _K, 12 * _K),  # the character versions
+    "doubao-1.5-lite-32k": Limits(32 * _K, 20 * _K, 12 * _K),
+}
+# a version whose window differs from its family's ("128k 250115" on the doubao-1.5-pro page)
+_MODEL_LIMITS: dict[str, Limits] = {
+    "doubao-1-5-pro-32k-250115": Limits(128 * _K, 116 * _K, 12 * _K),
+}
+
 #: Model ID -> what the table knows. Read-only by convention; extend through ``extra``.
-MODELS: Mapping[str, ModelInfo] = {m.model_id: m for m in _ENTRIES}
+MODELS: Mapping[str, ModelInfo] = {
+    m.model_id: replace(m, limits=_MODEL_LIMITS.get(m.model_id) or _LIMITS.get(m.family))
+    for m in _ENTRIES
+}
 
 
 def is_endpoint_id(model: str) -> bool:

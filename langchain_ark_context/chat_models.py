@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
-from typing import Any, Literal, NoReturn, overload
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, cast, overload
 
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.exceptions import (
@@ -64,8 +64,12 @@ from ark_context import (
     WireMessage,
     validate_conversation,
 )
+from ark_context.catalog import lookup
 from ark_context.conversation import StreamDelta
 from ark_context.costs import billed_usage
+
+if TYPE_CHECKING:
+    from langchain_core.language_models.model_profile import ModelProfile
 
 from ._convert import (
     ChunkBuilder,
@@ -360,6 +364,34 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
     @property
     def _llm_type(self) -> str:
         return "ark-context"
+
+    def _resolve_model_profile(self) -> ModelProfile | None:
+        """What LangChain's agents and middleware read about the model (``llm.profile``;
+        pass ``profile=`` to replace it): the token limits from the model table (none for
+        an endpoint id), and what this class accepts and returns. ``structured_output`` is
+        left out on purpose: without it ``create_agent(response_format=...)`` picks its
+        tool strategy, whose calls stay in the cache, where a provider strategy's
+        ``json_schema`` turns are never cached on the Responses API.
+
+        >>> ChatArkContext(model="deepseek-v3-2-251201", api_key="k").profile["max_input_tokens"]
+        98304
+        """
+        profile: dict[str, Any] = {
+            "text_inputs": True,
+            "image_inputs": False,  # ark-context sends text only
+            "text_outputs": True,
+            "tool_calling": True,
+            "tool_choice": True,
+            "tool_call_streaming": True,
+        }
+        limits = self.ark_limits()
+        if limits is not None:
+            profile["max_input_tokens"] = limits.max_input
+            profile["max_output_tokens"] = limits.max_output
+        info = lookup(self.model) if self.model else None
+        if info is not None and info.thinking:
+            profile["reasoning_output"] = True  # reasoning_content / reasoning blocks
+        return cast("ModelProfile", profile)
 
     @property
     def model_name(self) -> str:

@@ -268,7 +268,9 @@ class ArkContextLLM(ArkContextParams, FunctionCallingLLM):
         default=DEFAULT_CONTEXT_WINDOW,
         gt=0,
         description="The model's context window in tokens, for LlamaIndex's prompt packing "
-        "(`LLMMetadata`).",
+        "(`LLMMetadata`). Default: for a Model ID the model table knows, its longest prompt "
+        "plus the reply's `max_tokens` (within its window, e.g. 229376 + 4096 for "
+        "doubao-seed-1.6), else 32768 (endpoint ids: set it to your model's).",
     )
 
     @classmethod
@@ -285,6 +287,16 @@ class ArkContextLLM(ArkContextParams, FunctionCallingLLM):
             self.ark_caching_api() == "context"
         ):
             object.__setattr__(self, "pydantic_program_mode", PydanticProgramMode.LLM)
+        return self
+
+    @model_validator(mode="after")
+    def _ark_context_window(self) -> ArkContextLLM:
+        """An unset ``context_window`` comes from the model table: LlamaIndex packs prompts
+        up to ``context_window - num_output``, which is then the model's longest prompt."""
+        limits = self.ark_limits() if self.model else None
+        if "context_window" not in self.model_fields_set and limits is not None:
+            window = limits.max_input + (self.max_tokens or DEFAULT_NUM_OUTPUT)
+            object.__setattr__(self, "context_window", min(window, limits.context_window))
         return self
 
     @property

@@ -108,3 +108,12 @@ def test_module_docstring_examples_run() -> None:
     for name in ("ark_context.catalog", "ark_context.extras", "ark_context._settings"):
         result = doctest.testmod(importlib.import_module(name))
         assert result.failed == 0 and result.attempted > 0, name
+
+
+def test_every_model_has_consistent_token_limits() -> None:
+    """Limits from the models' pages: a prompt and the longest answer fit the window."""
+    for info in MODELS.values():
+        limits = info.limits
+        assert limits is not None, info.model_id
+        assert 0 < limits.max_output < limits.max_input <= limits.context_window, info.model_id
+        assert limits.max_input + limits.max_output <= limits.context_window, info.model_id

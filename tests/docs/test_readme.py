@@ -85,19 +85,20 @@ def _price(value: float | None) -> str:
 
 def models_table() -> str:
     """One row per model family of :mod:`ark_context.catalog`: which caching API its Model
-    IDs use, its caching modes, thinking values and structured output, and its first-tier
-    prices (CNY per million tokens)."""
+    IDs use, its caching modes, thinking values and structured output, its first-tier
+    prices (CNY per million tokens) and its token limits."""
     from ark_context.catalog import MODELS
 
     lines = [
         "| Model IDs | Caching API | Modes | Tools | `thinking` | JSON / schema output "
-        "| Input / cached / output (CNY per M tokens, first tier) |",
-        "|---|---|---|---|---|---|---|",
+        "| Input / cached / output (CNY per M tokens, first tier) "
+        "| Window / max input / max output (tokens) |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     rows: dict[tuple[Any, ...], list[Any]] = {}
     for info in MODELS.values():
         key = (info.family, info.api, info.modes, info.thinking, info.thinking_default)
-        rows.setdefault((*key, info.structured_output, info.prices), []).append(info)
+        rows.setdefault((*key, info.structured_output, info.prices, info.limits), []).append(info)
     for infos in rows.values():
         first = infos[0]
         api = first.api
@@ -122,8 +123,17 @@ def models_table() -> str:
                 (_price(tier.input), _price(first.prices.cached_input), _price(tier.output))
             )
         modes = ", ".join(first.modes)
+        lim = first.limits
+        limits = (
+            "—"
+            if lim is None
+            else " / ".join(
+                f"{n // 1024}k" for n in (lim.context_window, lim.max_input, lim.max_output)
+            )
+        )
         lines.append(
-            f"| {ids} | {api} | {modes} | {tools} | {thinking} | {structured} | {prices} |"
+            f"| {ids} | {api} | {modes} | {tools} | {thinking} | {structured} | {prices} "
+            f"| {limits} |"
         )
     return "\n".join(lines)
 

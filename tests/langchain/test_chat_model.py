@@ -303,6 +303,35 @@ def test_bind_tools_and_structured_output_bind_checked_fields() -> None:
     assert structured.first.kwargs["response_format"] == {"type": "json_object"}
 
 
+_BASE = "https://ark.example/api/v3"
+
+
+def test_profile_gives_the_model_tables_limits_and_what_the_class_accepts() -> None:
+    """``llm.profile``, read by LangChain's agents and middleware: limits from the model
+    table (none for an endpoint id), no ``structured_output`` (create_agent then keeps
+    its cached tool strategy), and a profile passed in wins."""
+    from langchain.agents.middleware import SummarizationMiddleware
+
+    seed = ChatArkContext(model="doubao-seed-1-6-251015", api_key="k", base_url=_BASE)
+    assert seed.profile is not None
+    assert (seed.profile["max_input_tokens"], seed.profile["max_output_tokens"]) == (
+        224 * 1024,
+        32 * 1024,
+    )
+    assert seed.profile["tool_calling"] and not seed.profile["image_inputs"]
+    assert "structured_output" not in seed.profile
+    # a fractional trigger needs max_input_tokens: it works without passing a profile
+    SummarizationMiddleware(model=seed, trigger=("fraction", 0.8))
+    endpoint = ChatArkContext(model="ep-1", api_key="k", base_url=_BASE)
+    assert endpoint.profile is not None and "max_input_tokens" not in endpoint.profile
+    with pytest.raises(ValueError, match="max_input_tokens"):
+        SummarizationMiddleware(model=endpoint, trigger=("fraction", 0.8))
+    mine = ChatArkContext(
+        model="ep-1", api_key="k", base_url=_BASE, profile={"max_input_tokens": 9}
+    )
+    assert mine.profile == {"max_input_tokens": 9}
+
+
 def test_ls_params_honour_model_override() -> None:
     llm = ChatArkContext(model="ep-x", api_key=KEY, temperature=0.2, max_tokens=9, stop=["s"])
     assert llm._get_ls_params() == {

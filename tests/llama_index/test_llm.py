@@ -301,6 +301,21 @@ def test_metadata_follows_settings() -> None:
     assert (md.context_window, md.num_output, md.model_name) == (128000, 512, "ep-big")
 
 
+def test_context_window_comes_from_the_model_table_unless_set() -> None:
+    """LlamaIndex packs prompts up to ``context_window - num_output``: on a Model ID the
+    table knows, that is the model's longest prompt; an endpoint id keeps 32768."""
+    from ark_context.catalog import lookup
+
+    limits = lookup("deepseek-v3-2-251201").limits  # type: ignore[union-attr]
+    assert limits is not None
+    md = make_llm(model="deepseek-v3-2-251201", max_tokens=1000).metadata
+    assert md.context_window - md.num_output == limits.max_input == 96 * 1024
+    seed = make_llm(model="doubao-seed-1-6-251015").metadata
+    assert seed.context_window - seed.num_output == 224 * 1024
+    assert seed.context_window <= 256 * 1024
+    assert make_llm(model="doubao-seed-1-6-251015", context_window=9000).context_window == 9000
+
+
 def test_metadata_never_raises_without_model_or_key() -> None:
     md = ArkContextLLM().metadata
     assert md.model_name == "unknown"
