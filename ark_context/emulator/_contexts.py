@@ -332,7 +332,11 @@ class ContextAPI(EmulatorState):
         text, was_cut = truncate_tokens(text, turn.budget)
         if was_cut:
             finish = "length"
-        completion_tokens = count_tokens(text)
+        # a tool call's name and arguments are generated tokens too (as on /responses)
+        completion_tokens = count_tokens(text) + sum(
+            count_tokens(c["function"]["name"]) + count_tokens(c["function"]["arguments"])
+            for c in turn.tool_calls or ()
+        )
         turn.reply = text
         turn.finish_reason = finish
         turn.usage = chat_usage(turn.prompt_tokens, completion_tokens, turn.cached_tokens)

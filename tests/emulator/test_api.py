@@ -421,6 +421,26 @@ async def test_plain_chat_accepts_tools_and_trailing_assistant(client: httpx.Asy
     assert r.status_code == 200
 
 
+async def test_a_plain_chat_tool_call_counts_its_generated_tokens(clock: FakeClock):
+    """A tool call's name and arguments are output the model generated: counted in
+    ``completion_tokens``, as ``/responses`` counts a function_call item."""
+    from ark_context.emulator import FunctionCall, count_tokens
+
+    call = FunctionCall("lookup", {"topic": "caching prices"})
+    emu = Emulator(clock=clock, responder=lambda messages, params: call)
+    tool = {"type": "function", "function": {"name": "lookup", "parameters": {"type": "object"}}}
+    msgs = [{"role": "user", "content": "what does caching cost?"}]
+    async with asgi_client(emu) as client:
+        r = await client.post(
+            "/chat/completions", json={"model": MODEL, "messages": msgs, "tools": [tool]}
+        )
+    assert r.status_code == 200, r.text
+    body = r.json()
+    fn = body["choices"][0]["message"]["tool_calls"][0]["function"]
+    expected = count_tokens(fn["name"]) + count_tokens(fn["arguments"])
+    assert body["usage"]["completion_tokens"] == expected > 0
+
+
 # ---------------------------------------------------------------- context chat errors
 
 
