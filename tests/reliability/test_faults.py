@@ -259,6 +259,9 @@ class ContextApi:
     model = MODEL
     #: The completion path faults are injected on.
     path = "/context/chat/completions"
+    #: Whether the call after a failed one continues the last state (on the Context API a
+    #: context a failed turn may have reached is never reused).
+    reuse_after_failure = False
 
     def tune(self, kit: Kit, emu: Any) -> None:
         """Adjust a new kit's router for this API (nothing on the Context API)."""
@@ -500,7 +503,7 @@ async def run_scenario(
         rid = f"{tag}-3"
         res = await call(kit, method, conv, rid)
         meta = ok_result(emu, res, rid, conv, api)
-        if fault.outcome is not None:
+        if fault.outcome is not None or api.reuse_after_failure:
             assert meta["context_outcome"] == "reused"  # the recovered context is kept
         if meta["context_outcome"] == "reused":
             api.continues(last, meta)

@@ -14,6 +14,8 @@ see the end, so no real waits are needed).
 
 from __future__ import annotations
 
+import asyncio
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import Any
@@ -34,7 +36,11 @@ from ark_context import (
     ArkTimeoutError,
 )
 from ark_context.conversation import to_input_items
+from ark_context import wire_message as W
+from ark_context.stores import RedisStore, SQLiteStore
 from tests.reliability.test_faults import (
+    ADAPTERS,
+    METHODS,
     TTL,
     ContextApi,
     Fault,
@@ -42,7 +48,16 @@ from tests.reliability.test_faults import (
     _cases,
     _chat_fault,
     _one_backoff,
+    _read_one_then_break,
+    _uid,
+    assert_no_leak,
+    call,
+    make_kit,
+    ok_result,
+    released,
     run_scenario,
+    to_langchain,
+    to_llama_index,
 )
 
 pytestmark = pytest.mark.integration
@@ -90,6 +105,8 @@ class ResponsesApi(ContextApi):
     name = "responses"
     model = MODEL
     path = PATH
+    # A failed turn changed no response: the next call chains from the last one.
+    reuse_after_failure = True
 
     def tune(self, kit: Kit, emu: Any) -> None:
         router = kit.llm.ark_router()
@@ -108,6 +125,8 @@ class ResponsesApi(ContextApi):
                 f"response {r['response_id']} for {rid} saw {len(got)} items, "
                 f"the caller had {len(want)}: a turn was duplicated or lost\n{got}\n{want}"
             )
+        # No idempotency key: a request that may have run is never sent again.
+        assert len(ran) <= 1, f"{len(ran)} responses ran for {rid}: a turn was sent twice"
         return ran
 
     def reply(self, emu: Any, rid: str) -> str:
@@ -244,3 +263,159 @@ async def test_persistent_fault_raises_typed_error(
     emu: Any, adapter: str, method: str, fault: Fault
 ):
     await run_scenario(emu, adapter, method, fault, RESPONSES)
+
+
+# -- persistent stores across a router (process) restart and an emulator restart ------------
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def store_factory(request: pytest.FixtureRequest, tmp_path: Any) -> Any:
+    """New handles on one persistent store: what a restarted process opens again."""
+    made: list[Any] = []
+    if request.param == "sqlite":
+
+        def make() -> Any:
+            made.append(SQLiteStore(tmp_path / "chains.db"))
+            return made[-1]
+
+    else:
+        server = request.getfixturevalue("redis_server")
+        prefix = f"rf{uuid.uuid4().hex[:8]}:"
+
+        def make() -> Any:
+            made.append(RedisStore(server.url, prefix=prefix))
+            return made[-1]
+
+    yield make
+    for s in made:
+        s.close()
+
+
+def new_kit(adapter: str, emu: Any, **settings: Any) -> Kit:
+    kit = make_kit(adapter, emu, model=MODEL, **settings)
+    RESPONSES.tune(kit, emu)
+    return kit
+
+
+async def turn(
+    kit: Kit, emu: Any, method: str, conv: list[Any], rid: str, want: tuple[str, str | None]
+) -> dict[str, Any]:
+    """One successful call: exact, the expected route, no leaked connection."""
+    res = await call(kit, method, conv, rid)
+    meta = ok_result(emu, res, rid, conv, RESPONSES)
+    assert (meta["context_outcome"], meta["context_miss_reason"]) == want, meta
+    assert_no_leak(kit)
+    conv += [W("assistant", res.text)]
+    RESPONSES.holds(emu, meta, conv)
+    return meta
+
+
+def sent_items(emu: Any, rid: str) -> list[Any]:
+    """What the one POST /responses of ``rid`` that ran sent as ``input``."""
+    (rec,) = [r for r in response_records(emu, rid) if r["status"] == 200]
+    return list(rec["sent"])
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("method", METHODS)
+async def test_persistent_store_survives_restarts(
+    emu: Any, store_factory: Any, adapter: str, method: str
+) -> None:
+    tag = f"restart-{adapter}-{method}-{next(_uid)}"
+    conv: list[Any] = [W("system", f"You are {tag}."), W("user", "first")]
+    kit = new_kit(adapter, emu, store=store_factory())
+    try:
+        first = await turn(kit, emu, method, conv, f"{tag}-1", ("created", "new"))
+        conv.append(W("user", "second"))
+        second = await turn(kit, emu, method, conv, f"{tag}-2", ("reused", None))
+        RESPONSES.continues(first, second)
+    finally:
+        await kit.aclose()
+
+    # The process restarts: a new model, router, pools and store handle on the same store.
+    kit = new_kit(adapter, emu, store=store_factory())
+    try:
+        conv.append(W("user", "third, after the process restarted"))
+        third = await turn(kit, emu, method, conv, f"{tag}-3", ("reused", None))
+        RESPONSES.continues(second, third)
+        assert [seen(i) for i in sent_items(emu, f"{tag}-3")] == transcript(conv[-2:-1])
+
+        # The emulator restarts: every response is gone. Rebuilt once from the history.
+        assert emu.forget_responses() >= 3
+        conv.append(W("user", "fourth, after the server restarted"))
+        fourth = await turn(kit, emu, method, conv, f"{tag}-4", ("recreated", "gone"))
+        recs = response_records(emu, f"{tag}-4")
+        assert [(r["status"], r["previous_response_id"]) for r in recs] == [
+            (404, third["response_id"]),
+            (200, None),
+        ]
+        conv.append(W("user", "fifth"))
+        fifth = await turn(kit, emu, method, conv, f"{tag}-5", ("reused", None))
+        RESPONSES.continues(fourth, fifth)
+    finally:
+        await kit.aclose()
+
+
+# -- a caller that stops reading a stream, or cancels it -------------------------------------
+
+
+async def _cancel_after_first(kit: Kit, conv: list[Any], rid: str) -> str:
+    """Run an async stream in a task and cancel the task once the first chunk arrived."""
+    first: list[str] = []
+    got = asyncio.Event()
+    release = asyncio.Event()  # never set: the task waits after its first chunk
+
+    async def consume() -> None:
+        if kit.adapter == "langchain":
+            async for chunk in kit.llm.astream(to_langchain(conv), request_id=rid):
+                first.append(chunk.content)
+                got.set()
+                await release.wait()
+        else:
+            gen = await kit.llm.astream_chat(to_llama_index(conv), request_id=rid)
+            async for r in gen:
+                first.append(r.delta or "")
+                got.set()
+                await release.wait()
+
+    task = asyncio.create_task(consume())
+    await asyncio.wait_for(got.wait(), 5)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    return first[0]
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("how", ["stream-break", "astream-break", "astream-cancel"])
+async def test_abandoned_stream_records_nothing_and_the_next_call_chains_from_the_parent(
+    emu: Any, adapter: str, how: str
+) -> None:
+    method = how.split("-")[0]
+    kit = new_kit(adapter, emu)
+    tag = f"abandon-{adapter}-{how}-{next(_uid)}"
+    conv: list[Any] = [W("system", f"You are {tag}."), W("user", "first")]
+    try:
+        first = await turn(kit, emu, method, conv, f"{tag}-1", ("created", "new"))
+        conv.append(W("user", "second, read one chunk only"))
+        rid = f"{tag}-2"
+        if how == "astream-cancel":
+            text = await _cancel_after_first(kit, conv, rid)
+        else:
+            text = await _read_one_then_break(kit, method, conv, rid)
+        loops = await released(kit)
+        assert loops == 0 if method == "stream" else loops < 50
+        RESPONSES.settle(emu)
+        assert_no_leak(kit)
+        # The server produced the response (it saw exactly the conversation) ...
+        (cut,) = RESPONSES.served(emu, rid, conv)
+        assert text and cut["reply"].startswith(text)
+        # ... but the caller never got it: the same history again chains from the parent.
+        again = await turn(kit, emu, method, conv, f"{tag}-3", ("reused", None))
+        RESPONSES.continues(first, again)
+        assert again["response_id"] != cut["response_id"]
+        conv.append(W("user", "third"))
+        third = await turn(kit, emu, method, conv, f"{tag}-4", ("reused", None))
+        RESPONSES.continues(again, third)
+    finally:
+        await kit.aclose()
