@@ -35,8 +35,8 @@ from ark_context import (
     ArkServerError,
     ArkTimeoutError,
 )
-from ark_context.conversation import to_input_items
 from ark_context import wire_message as W
+from ark_context.conversation import to_input_items
 from ark_context.stores import RedisStore, SQLiteStore
 from tests.reliability.test_faults import (
     ADAPTERS,
