@@ -80,6 +80,7 @@ def emu(_own_emulator: Any) -> Any:
     _own_emulator.reset()
     yield _own_emulator
     _own_emulator.reset()
+    RESPONSES.skew = 0.0
 
 
 def seen(item: Mapping[str, Any]) -> dict[str, Any]:
@@ -107,13 +108,19 @@ class ResponsesApi(ContextApi):
     path = PATH
     # A failed turn changed no response: the next call chains from the last one.
     reuse_after_failure = True
+    #: Seconds the emulator's clock is ahead of the routers' (a row sets it).
+    skew = 0.0
 
     def tune(self, kit: Kit, emu: Any) -> None:
         router = kit.llm.ark_router()
         assert router.api == "responses"
-        router.clock = emu.now
-        router._cfg = replace(router._cfg, clock=emu.now)
-        router.backend._clock = emu.now
+
+        def clock() -> float:
+            return float(emu.now()) - self.skew
+
+        router.clock = clock
+        router._cfg = replace(router._cfg, clock=clock)
+        router.backend._clock = clock
         router.backend.chain_gap = 0.0
 
     def served(self, emu: Any, rid: str, conv: Sequence[Mapping[str, str]]) -> list[Any]:
@@ -237,6 +244,16 @@ FAULTS = [
         reason="expired",
     ),
 ]
+
+
+def _server_clock_ahead(emu: Any) -> None:
+    """The server's clock passes the chain's expire_at while the router's, 360 s behind,
+    is still outside the expiry margin (300 s): the server says gone."""
+    emu.advance_clock(TTL + 10)
+    RESPONSES.skew = 360.0
+
+
+FAULTS.append(Fault("server-clock-past-expire", _server_clock_ahead, reason="gone"))
 
 # Refusals that persist: the retries run out and the caller gets the typed error.
 EXHAUSTED = [
