@@ -51,6 +51,7 @@ from tests.reliability.test_faults import (
     _read_one_then_break,
     _uid,
     assert_no_leak,
+    assert_typed,
     call,
     make_kit,
     ok_result,
@@ -434,5 +435,35 @@ async def test_abandoned_stream_records_nothing_and_the_next_call_chains_from_th
         conv.append(W("user", "third"))
         third = await turn(kit, emu, method, conv, f"{tag}-4", ("reused", None))
         RESPONSES.continues(again, third)
+    finally:
+        await kit.aclose()
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("method", ["stream", "astream"])
+async def test_stream_stalled_mid_reply_times_out_typed_and_records_nothing(
+    emu: Any, adapter: str, method: str
+) -> None:
+    """The server stops sending after the first events (longer than the read timeout): the
+    caller gets ``ArkTimeoutError`` (LangChain: ``ModelTimeoutError``), the connection is
+    released, and the next call chains from the last response the caller got."""
+    kit = new_kit(adapter, emu, timeout=0.3)
+    tag = f"stall-{adapter}-{method}-{next(_uid)}"
+    conv: list[Any] = [W("system", f"You are {tag}."), W("user", "first")]
+    try:
+        first = await turn(kit, emu, method, conv, f"{tag}-1", ("created", "new"))
+        conv.append(W("user", "second, stalls"))
+        emu.chunk_delay = 0.5
+        try:
+            res = await call(kit, method, conv, f"{tag}-2")
+        finally:
+            emu.chunk_delay = 0.0
+        RESPONSES.settle(emu)
+        assert_typed(res.error, adapter, ArkTimeoutError, ModelTimeoutError)
+        assert_no_leak(kit)
+        (stalled,) = RESPONSES.served(emu, f"{tag}-2", conv)
+        assert stalled["reply"].startswith(res.partial)
+        again = await turn(kit, emu, method, conv, f"{tag}-3", ("reused", None))
+        RESPONSES.continues(first, again)
     finally:
         await kit.aclose()
