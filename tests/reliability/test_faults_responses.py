@@ -38,6 +38,7 @@ from ark_context import (
 from ark_context import wire_message as W
 from ark_context.conversation import to_input_items
 from ark_context.stores import RedisStore, SQLiteStore
+from tests.invariant import _short
 from tests.reliability.test_faults import (
     ADAPTERS,
     METHODS,
@@ -126,12 +127,18 @@ class ResponsesApi(ContextApi):
 
     def served(self, emu: Any, rid: str, conv: Sequence[Mapping[str, str]]) -> list[Any]:
         want = transcript(conv)
-        ran = [r for r in response_records(emu, rid) if r.get("reply") is not None or r["applied"]]
+        ran = [
+            r
+            for r in response_records(emu, rid)
+            if r["mode"] != "prefix"  # a prefix cache the call created: no completion
+            and (r.get("reply") is not None or r["applied"])
+        ]
         for r in ran:
             got = [seen(i) for i in r["messages"]]
             assert got == want, (
                 f"response {r['response_id']} for {rid} saw {len(got)} items, "
-                f"the caller had {len(want)}: a turn was duplicated or lost\n{got}\n{want}"
+                f"the caller had {len(want)}: a turn was duplicated or lost\n"
+                f"  saw:    {_short(got)}\n  caller: {_short(want)}"
             )
         # No idempotency key: a request that may have run is never sent again.
         assert len(ran) <= 1, f"{len(ran)} responses ran for {rid}: a turn was sent twice"
@@ -465,5 +472,46 @@ async def test_stream_stalled_mid_reply_times_out_typed_and_records_nothing(
         assert stalled["reply"].startswith(res.partial)
         again = await turn(kit, emu, method, conv, f"{tag}-3", ("reused", None))
         RESPONSES.continues(first, again)
+    finally:
+        await kit.aclose()
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+async def test_prefix_cache_is_rebuilt_at_its_expire_at_even_after_uses(
+    emu: Any, adapter: str
+) -> None:
+    """common_prefix: a prefix cache has a fixed ``expire_at``; using it (which refreshes
+    the shared entry's last use) never makes the router believe it lives longer. After a
+    clock jump past its deadline the router rebuilds it without a failed call first."""
+    kit = new_kit(adapter, emu, mode="common_prefix")
+    tag = f"prefix-clock-{adapter}-{next(_uid)}"
+    system = W("system", f"Policy of {tag}. " + "Rules apply here. " * 400)
+
+    async def use(i: int) -> tuple[dict[str, Any], list[int]]:
+        conv = [system, W("user", f"q{i}")]
+        res = await call(kit, "sync", conv, f"{tag}-{i}")
+        meta = ok_result(emu, res, f"{tag}-{i}", conv, RESPONSES)
+        assert_no_leak(kit)
+        return meta, [r["status"] for r in response_records(emu, f"{tag}-{i}")]
+
+    # The router's clock (the emulator's) runs days ahead of time.time(): the lifetime of
+    # a new prefix cache is measured on the clock that set its expire_at.
+    emu.advance_clock(30 * TTL)
+    try:
+        first, _ = await use(0)
+        assert first["context_outcome"] == "created"
+        emu.advance_clock(TTL - 400)  # inside the lifetime: a use, which touches the entry
+        used, _ = await use(1)
+        assert used["context_outcome"] == "reused"
+        assert used["previous_response_id"] == first["previous_response_id"]
+        emu.advance_clock(410)  # past the prefix cache's expire_at
+        rebuilt, statuses = await use(2)
+        assert statuses == [200, 200], "the router sent to an expired prefix cache first"
+        assert rebuilt["context_outcome"] == "created"
+        assert rebuilt["previous_response_id"] != first["previous_response_id"]
+        emu.advance_clock(TTL + 10)  # past the new one's expire_at, with no use between
+        again, statuses = await use(3)
+        assert statuses == [200, 200], "the router sent to an expired prefix cache first"
+        assert again["previous_response_id"] != rebuilt["previous_response_id"]
     finally:
         await kit.aclose()
