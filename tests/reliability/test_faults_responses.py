@@ -384,8 +384,10 @@ async def test_persistent_store_survives_restarts(
 # -- a caller that stops reading a stream, or cancels it -------------------------------------
 
 
-async def _cancel_after_first(kit: Kit, conv: list[Any], rid: str) -> str:
-    """Run an async stream in a task and cancel the task once the first chunk arrived."""
+async def _cancel_after_first(kit: Kit, emu: Any, conv: list[Any], rid: str, inside: bool) -> str:
+    """Run an async stream in a task and cancel the task once the first chunk arrived:
+    while the task waits in its own code (``inside=False``), or while it waits in the
+    library for the next event of a slow stream (``inside=True``)."""
     first: list[str] = []
     got = asyncio.Event()
     release = asyncio.Event()  # never set: the task waits after its first chunk
@@ -395,24 +397,33 @@ async def _cancel_after_first(kit: Kit, conv: list[Any], rid: str) -> str:
             async for chunk in kit.llm.astream(to_langchain(conv), request_id=rid):
                 first.append(chunk.content)
                 got.set()
-                await release.wait()
+                if not inside:
+                    await release.wait()
         else:
             gen = await kit.llm.astream_chat(to_llama_index(conv), request_id=rid)
             async for r in gen:
                 first.append(r.delta or "")
                 got.set()
-                await release.wait()
+                if not inside:
+                    await release.wait()
 
-    task = asyncio.create_task(consume())
-    await asyncio.wait_for(got.wait(), 5)
-    task.cancel()
-    with pytest.raises(asyncio.CancelledError):
-        await task
+    emu.chunk_delay = 0.3 if inside else 0.0
+    try:
+        task = asyncio.create_task(consume())
+        await asyncio.wait_for(got.wait(), 5)
+        await asyncio.sleep(0.05 if inside else 0)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+    finally:
+        emu.chunk_delay = 0.0
     return first[0]
 
 
 @pytest.mark.parametrize("adapter", ADAPTERS)
-@pytest.mark.parametrize("how", ["stream-break", "astream-break", "astream-cancel"])
+@pytest.mark.parametrize(
+    "how", ["stream-break", "astream-break", "astream-cancel", "astream-cancel-mid-read"]
+)
 async def test_abandoned_stream_records_nothing_and_the_next_call_chains_from_the_parent(
     emu: Any, adapter: str, how: str
 ) -> None:
@@ -424,8 +435,8 @@ async def test_abandoned_stream_records_nothing_and_the_next_call_chains_from_th
         first = await turn(kit, emu, method, conv, f"{tag}-1", ("created", "new"))
         conv.append(W("user", "second, read one chunk only"))
         rid = f"{tag}-2"
-        if how == "astream-cancel":
-            text = await _cancel_after_first(kit, conv, rid)
+        if how.startswith("astream-cancel"):
+            text = await _cancel_after_first(kit, emu, conv, rid, how.endswith("mid-read"))
         else:
             text = await _read_one_then_break(kit, method, conv, rid)
         loops = await released(kit)
