@@ -220,6 +220,26 @@ FAULTS = [
         _fault("status", status=404, code="NotFound.Response"),
         reason="gone",
     ),
+    # A chain's first turn refused: retried (it was not processed).
+    Fault(
+        "first-turn-429",
+        _fault("status", status=429),
+        outcome="created",
+        reason="new",
+        sleeps=lambda s: s == [1.0],
+        when=1,
+    ),
+    # The other documented shape of a gone parent: a 400 saying so.
+    Fault(
+        "400-previous-expired",
+        _fault(
+            "status",
+            status=400,
+            code="InvalidParameter.PreviousResponseId",
+            message="The previous response is not found or has expired.",
+        ),
+        reason="gone",
+    ),
     _raises("drop-applied", _fault("drop"), CONNECTION),
     _raises("drop-unapplied", _fault("drop", apply=False), CONNECTION),
     _raises(
