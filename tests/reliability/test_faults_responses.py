@@ -15,6 +15,7 @@ see the end, so no real waits are needed).
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -68,17 +69,31 @@ MODEL = "doubao-seed-1-6-251015"
 PATH = "/responses"
 
 
+class _Rewound:
+    """The emulator's base clock: the real one, set back by ``rewind`` seconds."""
+
+    rewind = 0.0
+
+    def __call__(self) -> float:
+        return time.time() - self.rewind
+
+
+_CLOCK = _Rewound()
+
+
 @pytest.fixture(scope="module")
 def _own_emulator() -> Any:
     # A module-private server: the rows jump its clock (and the routers' clock with it).
     from ark_context.emulator import run_emulator
 
-    with run_emulator() as e:
+    with run_emulator(clock=_CLOCK) as e:
         yield e
 
 
 @pytest.fixture
 def emu(_own_emulator: Any) -> Any:
+    # Each test starts on the real time: the wire client checks expire_at against it.
+    _CLOCK.rewind += _own_emulator.now() - time.time()
     _own_emulator.reset()
     yield _own_emulator
     _own_emulator.reset()
@@ -154,8 +169,6 @@ class ResponsesApi(ContextApi):
         return str(ok[-1]["reply"])
 
     def settle(self, emu: Any, timeout: float = 5.0) -> None:
-        import time
-
         deadline = time.monotonic() + timeout
         while any(r["in_progress"] for r in emu.responses()):
             assert time.monotonic() < deadline, "the emulator never finished a response"
