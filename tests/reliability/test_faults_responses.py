@@ -15,6 +15,7 @@ see the end, so no real waits are needed).
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 import uuid
 from collections.abc import Mapping, Sequence
@@ -557,5 +558,42 @@ async def test_prefix_cache_is_rebuilt_at_its_expire_at_even_after_uses(
         again, statuses = await use(3)
         assert statuses == [200, 200], "the router sent to an expired prefix cache first"
         assert again["previous_response_id"] != rebuilt["previous_response_id"]
+    finally:
+        await kit.aclose()
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("adapter", ADAPTERS)
+@pytest.mark.parametrize("method", METHODS)
+async def test_server_process_down_then_restarted_on_the_same_port(adapter: str, method: str):
+    """The server goes away (connection refused: provably not sent, retried, then the
+    typed error) and comes back as a new process on the same address with no responses
+    (the pool's old connections are dead): the next call rebuilds once, exactly."""
+    from ark_context.emulator import run_emulator
+
+    port = _free_port()
+    tag = f"down-{adapter}-{method}-{next(_uid)}"
+    conv: list[Any] = [W("system", f"You are {tag}."), W("user", "first")]
+    with run_emulator(port=port) as first_server:
+        kit = new_kit(adapter, first_server)
+        await turn(kit, first_server, method, conv, f"{tag}-1", ("created", "new"))
+    try:
+        conv.append(W("user", "second"))
+        kit.slept.clear()
+        res = await call(kit, method, conv, f"{tag}-2")
+        assert_typed(res.error, adapter, ArkConnectionError, ModelConnectionError)
+        assert res.error.sent is False  # type: ignore[union-attr]
+        assert len(kit.slept) == 2  # the client's retries of a request never sent
+        assert_no_leak(kit)
+        with run_emulator(port=port) as server:
+            RESPONSES.tune(kit, server)
+            await turn(kit, server, method, conv, f"{tag}-3", ("recreated", "gone"))
+            statuses = [r["status"] for r in response_records(server, f"{tag}-3")]
+            assert statuses == [404, 200]
     finally:
         await kit.aclose()
