@@ -60,7 +60,9 @@ def _record(
     if pending.shared_key is not None:
         e = pending.shared_entry
         if ok and e is not None and now - e.last_used > TOUCH_EVERY:
-            ttl = e.ttl or cfg.ttl
+            # A touch moves the last use, never a fixed deadline (a Responses prefix
+            # cache's expire_at): the lifetime left is capped by it.
+            ttl = _lifetime(cfg, e.context_id, now, e.ttl or cfg.ttl)
             puts.append((pending.shared_key, Entry(e.context_id, "live", now, ttl), now + ttl))
         return
     ttl = cfg.ttl
@@ -78,10 +80,8 @@ def _record(
     )
     held = usage.prompt_tokens + usage.completion_tokens if usage is not None else 0
     state = cfg.backend.state_after_turn(route.context_id, final)
-    deadline = cfg.backend.deadline(state)
-    if deadline is not None:  # a fixed deadline (Responses expire_at): never slides
-        ttl = max(int(deadline - now), 1)
-        expire = now + ttl
+    ttl = _lifetime(cfg, state, now, ttl)
+    expire = now + ttl
     puts.append((new_key, Entry(state, "live", now, ttl, pending.claimed_key, held), expire))
     tombstone = Entry("", "superseded", now, ttl)
     if pending.claimed_key is not None and mutable:  # immutable state stays reusable
@@ -90,6 +90,13 @@ def _record(
             deletes.append(pending.claimed_prev)
     if pending.mark_root and pending.root_key is not None:
         puts.append((pending.root_key, tombstone, expire))
+
+
+def _lifetime(cfg: RouteConfig, state: str, now: float, ttl: int) -> int:
+    """Seconds ``state`` lives from ``now``: ``ttl``, or up to the fixed deadline the
+    state carries (Responses ``expire_at``), which never slides."""
+    deadline = cfg.backend.deadline(state)
+    return ttl if deadline is None else max(int(deadline - now), 1)
 
 
 def _truncated(expected: int, usage: Usage) -> bool:

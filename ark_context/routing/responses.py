@@ -231,7 +231,8 @@ class ResponsesBackend(LazyClients):
     ) -> Created:
         if not shared:
             return self._seed(messages, call)
-        return _created(self.client.responses.create(**self._create_fields(messages, call)))
+        made = self.client.responses.create(**self._create_fields(messages, call))
+        return _created(made, self._clock())
 
     async def acreate(
         self, messages: list[WireMessage], call: CallSpec, *, shared: bool = False
@@ -239,7 +240,8 @@ class ResponsesBackend(LazyClients):
         if not shared:
             return self._seed(messages, call)
         client: Any = self.async_client
-        return _created(await client.responses.create(**self._create_fields(messages, call)))
+        made = await client.responses.create(**self._create_fields(messages, call))
+        return _created(made, self._clock())
 
     def _seed(self, messages: list[WireMessage], call: CallSpec) -> Created:
         """A session chain starts with its first turn: keep the seed for the send."""
@@ -377,12 +379,13 @@ def _expire_at(result: object) -> int | None:
     return int(when) if isinstance(when, (int, float)) else None
 
 
-def _created(response: object) -> Created:
-    """A prefix cache: its id (with its deadline) and the input tokens it billed."""
+def _created(response: object, now: float) -> Created:
+    """A prefix cache: its id (with its deadline), its lifetime left at ``now`` (the
+    router's clock, which set the deadline) and the input tokens it billed."""
     rid = str(getattr(response, "id", "") or "")
     when = _expire_at(response)
     usage = getattr(response, "usage", None)
     billed = int(getattr(usage, "input_tokens", 0) or 0)
     state = f"{rid}{_SEP}{when}" if when is not None else rid
-    ttl = max(int(when - time.time()), 1) if when is not None else None
+    ttl = max(int(when - now), 1) if when is not None else None
     return Created(state, ttl, billed)

@@ -251,12 +251,55 @@ def assert_context_holds(emu: Any, context_id: str, conv: Sequence[Mapping[str, 
     )
 
 
-def ok_result(emu: Any, res: Result, rid: str, conv: Sequence[Mapping[str, str]]) -> dict[str, Any]:
+class ContextApi:
+    """What a scenario checks on the Context API; ``test_faults_responses.ResponsesApi``
+    checks the same on the Responses API (the scenario is shared)."""
+
+    name = "context"
+    model = MODEL
+    #: The completion path faults are injected on.
+    path = "/context/chat/completions"
+    #: Whether the call after a failed one continues the last state (on the Context API a
+    #: context a failed turn may have reached is never reused).
+    reuse_after_failure = False
+
+    def tune(self, kit: Kit, emu: Any) -> None:
+        """Adjust a new kit's router for this API (nothing on the Context API)."""
+
+    def served(self, emu: Any, rid: str, conv: Sequence[Mapping[str, str]]) -> list[Any]:
+        """The records of every completion the model ran for ``rid``, checked exact."""
+        return assert_served_exactly(emu, rid, conv)
+
+    def reply(self, emu: Any, rid: str) -> str:
+        return served_reply(emu, rid)
+
+    def settle(self, emu: Any) -> None:
+        wait_idle(emu)
+
+    def holds(self, emu: Any, meta: Mapping[str, Any], conv: Sequence[Mapping[str, str]]) -> None:
+        """The server's final state after a call whose metadata is ``meta`` is ``conv``."""
+        assert_context_holds(emu, meta["context_id"], conv)
+
+    def continues(self, before: Mapping[str, Any], meta: Mapping[str, Any]) -> None:
+        """A reused call continues the state of the last call that succeeded."""
+        assert meta["context_id"] == before["context_id"]
+
+
+CONTEXT = ContextApi()
+
+
+def ok_result(
+    emu: Any,
+    res: Result,
+    rid: str,
+    conv: Sequence[Mapping[str, str]],
+    api: ContextApi = CONTEXT,
+) -> dict[str, Any]:
     """A successful call: no error, every record exact, the reply is the recorded one."""
     assert res.error is None, f"unexpected {type(res.error).__name__}: {res.error}"
-    ran = assert_served_exactly(emu, rid, conv)
+    ran = api.served(emu, rid, conv)
     assert ran, f"the model never ran for {rid}"
-    assert res.text == served_reply(emu, rid)
+    assert res.text == api.reply(emu, rid)
     assert res.meta.get("context_outcome") in ("created", "reused", "recreated", "bypassed")
     return res.meta
 
@@ -296,8 +339,10 @@ def _one_backoff(slept: list[float]) -> bool:
     return len(slept) == 1 and 0.0 <= slept[0] <= 1.0
 
 
-def _chat_fault(kind: str, **options: Any) -> Callable[[Any], None]:
-    return lambda emu: emu.inject_fault("/context/chat/completions", kind, **options)
+def _chat_fault(
+    kind: str, *, path: str = "/context/chat/completions", **options: Any
+) -> Callable[[Any], None]:
+    return lambda emu: emu.inject_fault(path, kind, **options)
 
 
 FAULTS = [
@@ -412,10 +457,13 @@ def _cases(faults: list[Fault]) -> list[Any]:
     return out
 
 
-async def run_scenario(emu: Any, adapter: str, method: str, fault: Fault) -> None:
-    kit = make_kit(adapter, emu, timeout=fault.timeout)
+async def run_scenario(
+    emu: Any, adapter: str, method: str, fault: Fault, api: ContextApi = CONTEXT
+) -> None:
+    kit = make_kit(adapter, emu, timeout=fault.timeout, model=api.model)
+    api.tune(kit, emu)
     n = next(_uid)
-    tag = f"{fault.name}-{adapter}-{method}-{n}"
+    tag = f"{api.name}-{fault.name}-{adapter}-{method}-{n}"
     conv = [W("system", f"You are test {tag}."), W("user", f"first question of {tag}")]
     try:
         # -- call 1 ------------------------------------------------------------------
@@ -423,7 +471,7 @@ async def run_scenario(emu: Any, adapter: str, method: str, fault: Fault) -> Non
             fault.arrange(emu)
         rid = f"{tag}-1"
         res = await call(kit, method, conv, rid)
-        meta = ok_result(emu, res, rid, conv)
+        meta = last = ok_result(emu, res, rid, conv, api)
         want = (fault.outcome, fault.reason) if fault.when == 1 else ("created", "new")
         assert (meta["context_outcome"], meta["context_miss_reason"]) == want
         assert_no_leak(kit)
@@ -435,17 +483,17 @@ async def run_scenario(emu: Any, adapter: str, method: str, fault: Fault) -> Non
             fault.arrange(emu)
             rid = f"{tag}-2"
             res = await call(kit, method, conv, rid)
-            wait_idle(emu)
+            api.settle(emu)
             assert_no_leak(kit)
             if fault.outcome is None:
                 ark_type, lc_type = fault.error  # type: ignore[misc]
                 assert_typed(res.error, adapter, ark_type, lc_type)
-                ran = assert_served_exactly(emu, rid, conv)
+                ran = api.served(emu, rid, conv)
                 for r in ran:  # what streamed before the cut is a prefix of the server's reply
                     assert r["reply"].startswith(res.partial)
                 emu.clear_faults()
             else:
-                meta = ok_result(emu, res, rid, conv)
+                meta = last = ok_result(emu, res, rid, conv, api)
                 got = (meta["context_outcome"], meta["context_miss_reason"])
                 assert got == (fault.outcome, fault.reason)
                 conv += [W("assistant", res.text), W("user", f"third question of {tag}")]
@@ -454,16 +502,18 @@ async def run_scenario(emu: Any, adapter: str, method: str, fault: Fault) -> Non
         # -- call 3: the next call works and continues exactly ----------------------
         rid = f"{tag}-3"
         res = await call(kit, method, conv, rid)
-        meta = ok_result(emu, res, rid, conv)
-        if fault.outcome is not None:
+        meta = ok_result(emu, res, rid, conv, api)
+        if fault.outcome is not None or api.reuse_after_failure:
             assert meta["context_outcome"] == "reused"  # the recovered context is kept
-        assert_context_holds(emu, meta["context_id"], [*conv, W("assistant", res.text)])
+        if meta["context_outcome"] == "reused":
+            api.continues(last, meta)
+        api.holds(emu, meta, [*conv, W("assistant", res.text)])
         assert_no_leak(kit)
         # The calls went through the injected pool (the leak check is not vacuous).
         used = kit.ahttp if method.startswith("a") else kit.http
         assert [c.is_idle() for c in used._transport._pool.connections] == [True]
     finally:
-        wait_idle(emu)
+        api.settle(emu)
         await kit.aclose()
 
 
