@@ -26,9 +26,11 @@ key                                         value (``Entry``)
 ``evidence_key("answered", transcript)``    ``counters = (depth,)``, ``tokens`` = size of the
                                             transcript incl. the reply; one per answered call
 ``evidence_key("namespace", namespace)``    ``counters = (calls, repeats, histories,
-                                            continued)``: calls seen in the namespace, those
-                                            whose prefix was seen before, those with earlier
-                                            replies, and those that continued a transcript
+                                            continued, firsts, first_continued)``: calls
+                                            seen in the namespace, those whose prefix was
+                                            seen before, those with earlier replies, those
+                                            that continued a transcript, first calls (no
+                                            earlier replies) and calls that continued one
 ==========================================  ================================================
 
 ``group_digest`` is the digest of the leading system messages (or of the namespace when
@@ -69,6 +71,7 @@ __all__ = [
     "Plan",
     "Reason",
     "answered_record",
+    "chain_start_pays",
     "check_mode",
     "decide",
     "evidence_key",
@@ -188,8 +191,10 @@ class GroupStats:
 @dataclass(frozen=True, slots=True)
 class NamespaceStats:
     """What one namespace (model, key, settings) has seen, across all prefixes: ``calls``
-    with leading system messages; ``repeats``, those whose prefix had been seen before; ``histories``, calls with earlier
-    replies; ``continued``, those whose history extended a transcript seen answered.
+    with leading system messages; ``repeats``, those whose prefix had been seen before;
+    ``histories``, calls with earlier replies; ``continued``, those whose history extended
+    a transcript seen answered; ``firsts``, calls without earlier replies; and
+    ``first_continued``, calls that continued such a first call (chain depth 0).
 
     It is the prior for a prefix or conversation with little evidence of its own. Where
     prompts rarely repeat (retrieved text inside the system message), a prefix seen once
@@ -204,16 +209,24 @@ class NamespaceStats:
     repeats: int = 0
     histories: int = 0
     continued: int = 0
+    firsts: int = 0
+    first_continued: int = 0
 
     @classmethod
     def from_entry(cls, entry: Entry | None) -> NamespaceStats:
         if entry is None or entry.state == "evicted":
             return cls()
-        calls, repeats, histories, continued = (*entry.counters, 0, 0, 0, 0)[:4]
-        return cls(calls, repeats, histories, continued)
+        return cls(*(*entry.counters, 0, 0, 0, 0, 0, 0)[:6])
 
     def to_entry(self, ttl: int, now: float) -> Entry:
-        counters = (self.calls, self.repeats, self.histories, self.continued)
+        counters = (
+            self.calls,
+            self.repeats,
+            self.histories,
+            self.continued,
+            self.firsts,
+            self.first_continued,
+        )
         return Entry("", last_used=now, ttl=ttl, counters=counters)
 
     @property
@@ -226,6 +239,16 @@ class NamespaceStats:
         """Share of calls with history that continued a seen transcript (Laplace)."""
         return (self.continued + 1) / (self.histories + 2)
 
+    @property
+    def first_continue_rate(self) -> float:
+        """Share of first calls that some later call continued; 0 before any first call
+        was seen (no prior: it takes evidence).
+
+        >>> NamespaceStats(firsts=4, first_continued=1).first_continue_rate
+        0.25
+        """
+        return min(self.first_continued / self.firsts, 1.0) if self.firsts else 0.0
+
     def record(self, stats: GroupStats, facts: CallFacts) -> NamespaceStats:
         """After a call whose group had ``stats`` before it; halves at 256 calls."""
         prefixed = facts.prefix_tokens > 0
@@ -234,9 +257,18 @@ class NamespaceStats:
             self.repeats + int(prefixed and stats.calls > 0),
             self.histories + int(facts.has_history),
             self.continued + int(facts.continues),
+            self.firsts + int(not facts.has_history),
+            self.first_continued + int(facts.continues and facts.depth == 0),
         )
-        if max(n.calls, n.histories) >= _DECAY_AT:
-            n = NamespaceStats(n.calls // 2, n.repeats // 2, n.histories // 2, n.continued // 2)
+        if max(n.calls, n.histories, n.firsts) >= _DECAY_AT:
+            n = NamespaceStats(
+                n.calls // 2,
+                n.repeats // 2,
+                n.histories // 2,
+                n.continued // 2,
+                n.firsts // 2,
+                n.first_continued // 2,
+            )
         return n
 
 
@@ -309,6 +341,46 @@ def decide(
     if prefix.plan == "plain" and facts.has_history and prefix.reason != "no_prefix":
         return replace(prefix, reason="window_slides")
     return prefix
+
+
+def chain_start_pays(
+    facts: CallFacts,
+    stats: GroupStats,
+    model: CostModel,
+    namespace: NamespaceStats | None = None,
+) -> bool:
+    """Where starting a session costs what a plain call costs plus storage (a Responses
+    API chain: its first turn is billed as a plain call, and its cache is stored from
+    creation until ``expire_at``, at least one started hour), whether a call that
+    :func:`decide` sends plain should start one anyway.
+
+    It pays when the chance ``p`` that a later call continues this transcript times what
+    that call then saves, ``(1 - cached_ratio)`` per token, beats the storage of one ttl
+    (the sizes cancel out). ``p`` comes from evidence only, never from a prior alone:
+
+    - the history continues a transcript seen answered: the group's chance to go on
+      again (:meth:`GroupStats.p_continue_again`, the namespace's rate as prior);
+    - a first call (no earlier replies): the share of this namespace's first calls that
+      were continued (0 before any was seen: one-shot calls, a template's or a retriever's
+      prompts, structured output, never pay storage for a chain that is not continued);
+    - earlier replies that extend nothing seen (a trimmed or rewritten history): no.
+
+    >>> from ark_context.costs import CostModel
+    >>> first = CallFacts(prefix_tokens=300, history_tokens=300)
+    >>> chain_start_pays(first, GroupStats(), CostModel(ttl=3600), NamespaceStats())
+    False
+    >>> chats = NamespaceStats(firsts=3, first_continued=2)
+    >>> chain_start_pays(first, GroupStats(), CostModel(ttl=3600), chats)
+    True
+    """
+    ns = namespace if namespace is not None else NamespaceStats()
+    if facts.continues:
+        p = stats.p_continue_again(ns.continue_rate)
+    elif not facts.has_history:
+        p = ns.first_continue_rate
+    else:
+        return False
+    return p * model.saving_per_reuse_units(1) > model.storage_units(1)
 
 
 def _prefix_plan(

@@ -44,7 +44,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..adaptive import CallFacts, Decision, Evidence, GroupStats, decide
+from ..adaptive import CallFacts, Decision, Evidence, GroupStats, chain_start_pays, decide
 from ..costs import CostModel
 from .policies import CallView, CreateSession, Digests, Plain, Plan, ReuseSession, UsePrefix
 
@@ -121,6 +121,14 @@ class AutoPolicy:
         if d.plan in ("use_prefix", "create_prefix"):
             return UsePrefix(d.reason)
         return Plain(_PLAIN.get(d.reason, "new"), d.reason)
+
+    def starts_chain(self, view: CallView) -> bool:
+        """Whether a call :meth:`decide` sends plain should rather start a Responses API
+        chain (its first turn is billed as a plain call, plus storage until ``expire_at``):
+        only on evidence that a later call will continue it
+        (:func:`~ark_context.adaptive.chain_start_pays`)."""
+        facts, ev = _facts(view, sizes=False)
+        return chain_start_pays(facts, ev.group, self.cost_model, ev.namespace)
 
     def evidence(
         self, view: CallView, route: RouteInfo, ok: bool, reply: Mapping[str, Any]

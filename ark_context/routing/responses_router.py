@@ -62,7 +62,9 @@ class _PrefixGuard:
     A prefix cache needs ≥ 1025 tokens, so a shorter shared prefix goes plain
     (``no_prefix``) instead of failing. A first turn with nothing to seed starts a chain
     (a chain's first turn costs what a plain call costs, where a Context API context
-    would need a seed first). A chain marker (the conversation's first turn, digested
+    would need a seed first), unless the policy's ``starts_chain(view)`` (``auto``'s)
+    says no: a chain stores its cache from creation until ``expire_at``, so ``auto``
+    starts one only on evidence that it will be continued. A chain marker (the conversation's first turn, digested
     without the settings, mapped to the settings' fingerprint) tells a miss caused by
     changed settings (``new_chain``) from a new conversation."""
 
@@ -77,6 +79,7 @@ class _PrefixGuard:
         self.min_tokens = min_tokens
         self.base_ns = base_ns
         self.settings = settings
+        self.starts_chain: Callable[[CallView], bool] | None = getattr(inner, "starts_chain", None)
 
     def marker_key(self, digests: Digests) -> bytes | None:
         """Key of the chain marker: the first turn (what precedes the first reply),
@@ -120,9 +123,10 @@ class _PrefixGuard:
             isinstance(plan, Plain)
             and self.wants_session
             and plan.reason in self.free_start_reasons
+            and (self.starts_chain is None or self.starts_chain(view))
         ):
-            # A chain's first turn costs what a plain call costs (plus storage until its
-            # expire_at), so a call with nothing against continuing starts a chain.
+            # A chain's first turn costs what a plain call costs, plus storage until its
+            # expire_at: a call likely to be continued starts a chain.
             plan = CreateSession("new", plan.decision)
         if isinstance(plan, CreateSession) and plan.reason == "new" and self.changed(view):
             return CreateSession("new_chain", plan.decision)

@@ -375,16 +375,23 @@ async def test_chat_chunk_view_of_a_responses_stream(emu: Any) -> None:
 
 def test_auto_chains_a_conversation_and_keeps_a_sliding_window_plain(emu: Any) -> None:
     """mode="auto" on the Responses API: a chain's first turn costs what a plain call
-    costs, so a new conversation starts a chain and its next turn reads the cache; a
-    history whose earlier turns extend nothing seen (a sliding window) stays plain."""
+    costs plus storage until its expire_at, so a chain starts where a continuation was
+    seen: at the second turn of the first conversation, at the first turn of the next
+    ones, and the turns after read the cache; a history whose earlier turns extend
+    nothing seen (a sliding window) stays plain."""
     r = router(emu, mode="auto")
     history: list[dict[str, Any]] = [SYSTEM, {"role": "user", "content": "hi"}]
     first = r.chat(history)
-    assert first.route.outcome == "created" and first.route.response_id is not None
+    assert (first.route.outcome, first.route.decision) == ("bypassed", "one_off")
     history += [first.result.wire_message(), {"role": "user", "content": "and then?"}]
     second = r.chat(history)
-    assert second.route.outcome == "reused"
-    assert second.usage.cached_tokens > 0
+    assert second.route.outcome == "created"
+    history += [second.result.wire_message(), {"role": "user", "content": "more?"}]
+    third = r.chat(history)
+    assert third.route.outcome == "reused"
+    assert third.usage.cached_tokens > 0
+    other = [{"role": "system", "content": "You plan gardens."}, {"role": "user", "content": "x"}]
+    assert r.chat(other).route.outcome == "created"  # first calls are seen to go on
     window = [
         SYSTEM,
         {"role": "user", "content": "an old question"},
@@ -394,6 +401,25 @@ def test_auto_chains_a_conversation_and_keeps_a_sliding_window_plain(emu: Any) -
     slid = router(emu, mode="auto").chat(window)  # a router that saw nothing of it
     assert slid.route.outcome == "bypassed"
     assert slid.route.decision == "window_slides"
+
+
+@pytest.mark.parametrize("tools", [None, TOOLS], ids=["text", "tools"])
+def test_auto_one_shot_calls_start_no_chain_and_pay_no_storage(
+    emu: Any, tools: list[dict[str, Any]] | None
+) -> None:
+    """One-shot calls (retrieved text in the system message, a condense prompt, structured
+    output through a tool): no chain is ever continued, so none is started; every call
+    is plain and the emulator bills no storage (each started chain would hold its cache
+    until expire_at)."""
+    r = router(emu, mode="auto")
+    extra = {"tools": tools, "tool_choice": "required"} if tools else {}
+    for i in range(4):
+        notes = {"role": "system", "content": f"Answer from note {i}: " + "fact " * (40 + i)}
+        rc = r.chat([notes, {"role": "user", "content": f"question {i}"}], extra)
+        assert rc.route.outcome == "bypassed", (i, rc.route)
+        rc = r.chat([{"role": "user", "content": f"Condense: question {i}"}], extra)
+        assert rc.route.outcome == "bypassed", (i, rc.route)
+    assert emu.storage()["token_hours"] == 0
 
 
 def test_auto_keeps_a_repeating_short_prompt_with_a_sliding_window_plain(emu: Any) -> None:
