@@ -239,15 +239,14 @@ class NamespaceStats:
         """Share of calls with history that continued a seen transcript (Laplace)."""
         return (self.continued + 1) / (self.histories + 2)
 
-    @property
-    def first_continue_rate(self) -> float:
-        """Share of first calls that some later call continued; 0 before any first call
-        was seen (no prior: it takes evidence).
+    def first_continue_rate(self, prior: float = 0.0) -> float:
+        """Share of first calls that some later call continued; ``prior`` before any
+        first call was seen (default 0: it takes evidence).
 
-        >>> NamespaceStats(firsts=4, first_continued=1).first_continue_rate
+        >>> NamespaceStats(firsts=4, first_continued=1).first_continue_rate()
         0.25
         """
-        return min(self.first_continued / self.firsts, 1.0) if self.firsts else 0.0
+        return min(self.first_continued / self.firsts, 1.0) if self.firsts else prior
 
     def record(self, stats: GroupStats, facts: CallFacts) -> NamespaceStats:
         """After a call whose group had ``stats`` before it; halves at 256 calls."""
@@ -348,6 +347,8 @@ def chain_start_pays(
     stats: GroupStats,
     model: CostModel,
     namespace: NamespaceStats | None = None,
+    *,
+    first_prior: float = 0.0,
 ) -> bool:
     """Where starting a session costs what a plain call costs plus storage (a Responses
     API chain: its first turn is billed as a plain call, and its cache is stored from
@@ -361,8 +362,10 @@ def chain_start_pays(
     - the history continues a transcript seen answered: the group's chance to go on
       again (:meth:`GroupStats.p_continue_again`, the namespace's rate as prior);
     - a first call (no earlier replies): the share of this namespace's first calls that
-      were continued (0 before any was seen: one-shot calls, a template's or a retriever's
-      prompts, structured output, never pay storage for a chain that is not continued);
+      were continued; before any was seen, ``first_prior`` (0: one-shot calls, a
+      template's or a retriever's prompts, structured output never pay storage for a
+      chain that is not continued; the router passes 1 for an agent's call, whose reply
+      is likely a tool call the framework answers);
     - earlier replies that extend nothing seen (a trimmed or rewritten history): no.
 
     >>> from ark_context.costs import CostModel
@@ -377,7 +380,7 @@ def chain_start_pays(
     if facts.continues:
         p = stats.p_continue_again(ns.continue_rate)
     elif not facts.has_history:
-        p = ns.first_continue_rate
+        p = ns.first_continue_rate(first_prior)
     else:
         return False
     return p * model.saving_per_reuse_units(1) > model.storage_units(1)

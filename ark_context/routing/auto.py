@@ -122,13 +122,16 @@ class AutoPolicy:
             return UsePrefix(d.reason)
         return Plain(_PLAIN.get(d.reason, "new"), d.reason)
 
-    def starts_chain(self, view: CallView) -> bool:
+    def starts_chain(self, view: CallView, first_prior: float = 0.0) -> bool:
         """Whether a call :meth:`decide` sends plain should rather start a Responses API
         chain (its first turn is billed as a plain call, plus storage until ``expire_at``):
-        only on evidence that a later call will continue it
+        only on evidence that a later call will continue it, ``first_prior`` standing in
+        for a first call's before any was seen
         (:func:`~ark_context.adaptive.chain_start_pays`)."""
         facts, ev = _facts(view, sizes=False)
-        return chain_start_pays(facts, ev.group, self.cost_model, ev.namespace)
+        return chain_start_pays(
+            facts, ev.group, self.cost_model, ev.namespace, first_prior=first_prior
+        )
 
     def evidence(
         self, view: CallView, route: RouteInfo, ok: bool, reply: Mapping[str, Any]

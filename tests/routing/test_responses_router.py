@@ -422,6 +422,22 @@ def test_auto_one_shot_calls_start_no_chain_and_pay_no_storage(
     assert emu.storage()["token_hours"] == 0
 
 
+def test_auto_starts_an_agents_chain_at_its_first_step(emu: Any) -> None:
+    """An agent's first step (tools offered, none forced) is likely answered by a tool
+    result in a next call: auto starts the chain at once, with no evidence yet."""
+    emu.responder = lambda msgs, params: (
+        "done" if msgs[-1].get("type") == "function_call_output" else FunctionCall("lookup", {})
+    )
+    r = router(emu, mode="auto")
+    history: list[dict[str, Any]] = [SYSTEM, {"role": "user", "content": "look it up"}]
+    first = r.chat(history, {"tools": TOOLS})
+    assert first.route.outcome == "created"
+    call = first.result.wire_message()
+    tool_id = call["tool_calls"][0]["id"]
+    history += [call, {"role": "tool", "tool_call_id": tool_id, "content": "found"}]
+    assert r.chat(history, {"tools": TOOLS}).route.outcome == "reused"
+
+
 def test_auto_keeps_a_repeating_short_prompt_with_a_sliding_window_plain(emu: Any) -> None:
     """A trimmed history (``trim_messages``) behind one short system prompt: auto sees the
     prompt repeat but no transcript continue, and picks the shared prefix, too short for a
