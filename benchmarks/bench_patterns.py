@@ -467,8 +467,9 @@ def measure(
     the started hours from its creation until its ``expire_at`` (or its deletion), priced
     at the catalog's ``storage_per_hour / input`` full-price tokens per token-hour
     (seed-1.6: 0.017 / 0.80)."""
-    from ark_context.costs import prices_for
     from llama_index.core.instrumentation import get_dispatcher
+
+    from ark_context.costs import prices_for
 
     emu.reset()
     warnings.filterwarnings("ignore", category=DeprecationWarning)

@@ -175,7 +175,9 @@ def test_a_chain_start_needs_evidence_that_it_will_be_continued():
     assert chain_start_pays(first, GroupStats(), hour, chats)
     # held for a day, the same cache costs 24 hours: it takes a surer continuation
     day = CostModel(prices_for(SEED_16), ttl=86400)
-    assert not chain_start_pays(first, GroupStats(), day, NamespaceStats(firsts=4, first_continued=1))
+    assert not chain_start_pays(
+        first, GroupStats(), day, NamespaceStats(firsts=4, first_continued=1)
+    )
     assert chain_start_pays(first, GroupStats(), day, NamespaceStats(firsts=4, first_continued=4))
     # earlier turns that extend nothing seen (a trimmed window): never
     slid = CallFacts(prefix_tokens=300, history_tokens=900, has_history=True)
@@ -202,9 +204,8 @@ def test_auto_on_the_responses_api_starts_chains_only_where_first_calls_go_on():
     """The prefix guard turns auto's plain first calls into chains (a first turn is billed
     as a plain call) only once first calls in the namespace were seen continued: a chain
     that is never continued pays storage until its expire_at for nothing."""
-    from ark_context.routing.responses_router import _PrefixGuard
-
     from ark_context.costs import CostModel
+    from ark_context.routing.responses_router import _PrefixGuard
 
     rig = Rig(mode="auto", policy=AutoPolicy(CostModel(prices_for(SEED_16), ttl=3600)))
     guard = _PrefixGuard(rig.cfg.policy, 1025)
