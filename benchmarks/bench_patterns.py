@@ -24,9 +24,16 @@ Per pattern and mode, from the emulator's record:
   model (captured with the frameworks' own callbacks), compared as multisets so that
   concurrent calls (``batch``) need no ordering.
 
-``python -m benchmarks.bench_patterns [--smoke]`` prints the table; ``python -m
-benchmarks`` puts its rows in RESULTS.md. ``mode="auto"`` is measured when the installed
-``ark_context`` accepts it.
+The same patterns also play against a Responses-API model (:data:`RESPONSES_MODEL`,
+doubao-seed-1.6) in :data:`RESPONSES_MODES`, where cost vs plain **includes storage**
+(``(uncached + 0.2 * cached + prefix creation + storage) / prompt``; see :func:`measure`
+for how storage is billed), with the chains started (a caching turn without a parent,
+or a prefix cache) and continued (``previous_response_id`` set) per mode.
+
+``python -m benchmarks.bench_patterns [--smoke] [--responses] [PATTERN ...]`` prints the
+Context-API table (or, with ``--responses``, the Responses API one); ``python -m
+benchmarks`` puts both tables' rows in RESULTS.md. ``mode="auto"`` is measured when the
+installed ``ark_context`` accepts it.
 """
 
 from __future__ import annotations

@@ -65,8 +65,8 @@ class _PrefixGuard:
     would need a seed first), unless the policy's ``starts_chain(view, first_prior)``
     (``auto``'s) says no: a chain stores its cache from creation until ``expire_at``, so
     ``auto`` starts one only on evidence that it will be continued; ``agent`` (the call
-    offers tools, other than one forced function) counts as such evidence for a first
-    call before any was seen. A chain marker (the conversation's first turn, digested
+    offers tools) counts as such evidence for a first call before any was seen. A chain
+    marker (the conversation's first turn, digested
     without the settings, mapped to the settings' fingerprint) tells a miss caused by
     changed settings (``new_chain``) from a new conversation."""
 
@@ -246,8 +246,8 @@ class ResponsesRouter(ContextRouter):
 
     def _cfg_for(self, call: CallSpec) -> RouteConfig:
         """One config per set of chain settings: its own namespace and prefix guard (and
-        per agent-or-not: a call with tools, unless it forces one function, is an agent
-        step; the namespace is the same either way)."""
+        per agent-or-not: a call offering tools is an agent's step; the namespace is the
+        same either way)."""
         rc: ResponsesCall = call.extra
         settings = chain_settings(rc)
         fp = json.dumps(settings, sort_keys=True, separators=(",", ":")) if settings else ""
@@ -375,20 +375,17 @@ class ResponsesRouter(ContextRouter):
 
 
 def _agent_call(fields: Mapping[str, Any]) -> bool:
-    """An agent's step: it offers function tools and does not force one function
-    (structured output through a tool: one function, ``required`` or named), so its reply
-    is likely a tool call the framework answers in a next call.
+    """An agent's step: it offers tools (``tool_choice`` other than ``none``), so its reply
+    is likely a tool call the framework answers in a next call. Structured output through
+    one forced tool looks the same from the request: its first call in a namespace starts
+    a chain too (one hour of storage for one response), and the evidence then keeps the
+    next ones plain.
 
     >>> tool = {"type": "function", "name": "lookup", "parameters": {}}
-    >>> _agent_call({"tools": [tool]}), _agent_call({"tools": [tool], "tool_choice": "required"})
+    >>> _agent_call({"tools": [tool]}), _agent_call({"tools": [tool], "tool_choice": "none"})
     (True, False)
     """
-    tools = fields.get("tools") or ()
-    choice = fields.get("tool_choice")
-    if not tools or choice == "none":
-        return False
-    forced = choice == "required" or isinstance(choice, Mapping)
-    return not (forced and len(tools) == 1)
+    return bool(fields.get("tools")) and fields.get("tool_choice") != "none"
 
 
 def _describe(settings: Mapping[str, Any]) -> str:

@@ -403,23 +403,33 @@ def test_auto_chains_a_conversation_and_keeps_a_sliding_window_plain(emu: Any) -
     assert slid.route.decision == "window_slides"
 
 
-@pytest.mark.parametrize("tools", [None, TOOLS], ids=["text", "tools"])
-def test_auto_one_shot_calls_start_no_chain_and_pay_no_storage(
-    emu: Any, tools: list[dict[str, Any]] | None
-) -> None:
-    """One-shot calls (retrieved text in the system message, a condense prompt, structured
-    output through a tool): no chain is ever continued, so none is started; every call
-    is plain and the emulator bills no storage (each started chain would hold its cache
-    until expire_at)."""
+def test_auto_one_shot_calls_start_no_chain_and_pay_no_storage(emu: Any) -> None:
+    """One-shot calls (retrieved text in the system message, a condense prompt): no chain
+    is ever continued, so none is started; every call is plain and the emulator bills no
+    storage (each started chain would hold its cache until expire_at)."""
     r = router(emu, mode="auto")
-    extra = {"tools": tools, "tool_choice": "required"} if tools else {}
     for i in range(4):
         notes = {"role": "system", "content": f"Answer from note {i}: " + "fact " * (40 + i)}
-        rc = r.chat([notes, {"role": "user", "content": f"question {i}"}], extra)
+        rc = r.chat([notes, {"role": "user", "content": f"question {i}"}])
         assert rc.route.outcome == "bypassed", (i, rc.route)
-        rc = r.chat([{"role": "user", "content": f"Condense: question {i}"}], extra)
+        rc = r.chat([{"role": "user", "content": f"Condense: question {i}"}])
         assert rc.route.outcome == "bypassed", (i, rc.route)
     assert emu.storage()["token_hours"] == 0
+
+
+def test_auto_structured_output_through_a_tool_bets_once(emu: Any) -> None:
+    """Structured output through one forced tool looks like an agent's first step: the
+    first such call starts a chain; once no first call was seen continued, the others go
+    plain, so storage is one response's, for one hour."""
+    r = router(emu, mode="auto")
+    forced = {"tools": TOOLS, "tool_choice": "required"}
+    outcomes = []
+    for i in range(4):
+        rc = r.chat([SYSTEM, {"role": "user", "content": f"extract {i}"}], forced)
+        outcomes.append(rc.route.outcome)
+    assert outcomes == ["created", "bypassed", "bypassed", "bypassed"]
+    (first,) = [x for x in emu.responses() if x["wrote_cache"]]
+    assert emu.storage()["token_hours"] == first["cache_tokens"]  # one started hour
 
 
 def test_auto_starts_an_agents_chain_at_its_first_step(emu: Any) -> None:
