@@ -52,7 +52,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 from typing import Literal
 
 from ._exceptions import ArkConfigError
@@ -71,7 +71,6 @@ __all__ = [
     "Plan",
     "Reason",
     "answered_record",
-    "chain_start_pays",
     "check_mode",
     "decide",
     "evidence_key",
@@ -219,15 +218,7 @@ class NamespaceStats:
         return cls(*(*entry.counters, 0, 0, 0, 0, 0, 0)[:6])
 
     def to_entry(self, ttl: int, now: float) -> Entry:
-        counters = (
-            self.calls,
-            self.repeats,
-            self.histories,
-            self.continued,
-            self.firsts,
-            self.first_continued,
-        )
-        return Entry("", last_used=now, ttl=ttl, counters=counters)
+        return Entry("", last_used=now, ttl=ttl, counters=astuple(self))
 
     @property
     def repeat_rate(self) -> float:
@@ -260,14 +251,7 @@ class NamespaceStats:
             self.first_continued + int(facts.continues and facts.depth == 0),
         )
         if max(n.calls, n.histories, n.firsts) >= _DECAY_AT:
-            n = NamespaceStats(
-                n.calls // 2,
-                n.repeats // 2,
-                n.histories // 2,
-                n.continued // 2,
-                n.firsts // 2,
-                n.first_continued // 2,
-            )
+            n = NamespaceStats(*(c // 2 for c in n.to_entry(0, 0.0).counters))
         return n
 
 
@@ -340,50 +324,6 @@ def decide(
     if prefix.plan == "plain" and facts.has_history and prefix.reason != "no_prefix":
         return replace(prefix, reason="window_slides")
     return prefix
-
-
-def chain_start_pays(
-    facts: CallFacts,
-    stats: GroupStats,
-    model: CostModel,
-    namespace: NamespaceStats | None = None,
-    *,
-    first_prior: float = 0.0,
-) -> bool:
-    """Where starting a session costs what a plain call costs plus storage (a Responses
-    API chain: its first turn is billed as a plain call, and its cache is stored from
-    creation until ``expire_at``, at least one started hour), whether a call that
-    :func:`decide` sends plain should start one anyway.
-
-    It pays when the chance ``p`` that a later call continues this transcript times what
-    that call then saves, ``(1 - cached_ratio)`` per token, beats the storage of one ttl
-    (the sizes cancel out). ``p`` comes from evidence only, never from a prior alone:
-
-    - the history continues a transcript seen answered: the group's chance to go on
-      again (:meth:`GroupStats.p_continue_again`, the namespace's rate as prior);
-    - a first call (no earlier replies): the share of this namespace's first calls that
-      were continued; before any was seen, ``first_prior`` (0: one-shot calls, a
-      template's or a retriever's prompts, structured output never pay storage for a
-      chain that is not continued; the router passes 1 for an agent's call, whose reply
-      is likely a tool call the framework answers);
-    - earlier replies that extend nothing seen (a trimmed or rewritten history): no.
-
-    >>> from ark_context.costs import CostModel
-    >>> first = CallFacts(prefix_tokens=300, history_tokens=300)
-    >>> chain_start_pays(first, GroupStats(), CostModel(ttl=3600), NamespaceStats())
-    False
-    >>> chats = NamespaceStats(firsts=3, first_continued=2)
-    >>> chain_start_pays(first, GroupStats(), CostModel(ttl=3600), chats)
-    True
-    """
-    ns = namespace if namespace is not None else NamespaceStats()
-    if facts.continues:
-        p = stats.p_continue_again(ns.continue_rate)
-    elif not facts.has_history:
-        p = ns.first_continue_rate(first_prior)
-    else:
-        return False
-    return p * model.saving_per_reuse_units(1) > model.storage_units(1)
 
 
 def _prefix_plan(

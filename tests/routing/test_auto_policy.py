@@ -162,8 +162,9 @@ SEED_16 = "doubao-seed-1-6-251015"
 
 
 def test_a_chain_start_needs_evidence_that_it_will_be_continued():
-    from ark_context.adaptive import CallFacts, GroupStats, NamespaceStats, chain_start_pays
+    from ark_context.adaptive import CallFacts, GroupStats, NamespaceStats
     from ark_context.costs import CostModel
+    from ark_context.routing.auto import chain_start_pays
 
     hour = CostModel(prices_for(SEED_16), ttl=3600)
     first = CallFacts(prefix_tokens=300, history_tokens=300)
