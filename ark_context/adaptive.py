@@ -26,9 +26,11 @@ key                                         value (``Entry``)
 ``evidence_key("answered", transcript)``    ``counters = (depth,)``, ``tokens`` = size of the
                                             transcript incl. the reply; one per answered call
 ``evidence_key("namespace", namespace)``    ``counters = (calls, repeats, histories,
-                                            continued)``: calls seen in the namespace, those
-                                            whose prefix was seen before, those with earlier
-                                            replies, and those that continued a transcript
+                                            continued, firsts, first_continued)``: calls
+                                            seen in the namespace, those whose prefix was
+                                            seen before, those with earlier replies, those
+                                            that continued a transcript, first calls (no
+                                            earlier replies) and calls that continued one
 ==========================================  ================================================
 
 ``group_digest`` is the digest of the leading system messages (or of the namespace when
@@ -50,7 +52,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import astuple, dataclass, replace
 from typing import Literal
 
 from ._exceptions import ArkConfigError
@@ -188,8 +190,10 @@ class GroupStats:
 @dataclass(frozen=True, slots=True)
 class NamespaceStats:
     """What one namespace (model, key, settings) has seen, across all prefixes: ``calls``
-    with leading system messages; ``repeats``, those whose prefix had been seen before; ``histories``, calls with earlier
-    replies; ``continued``, those whose history extended a transcript seen answered.
+    with leading system messages; ``repeats``, those whose prefix had been seen before;
+    ``histories``, calls with earlier replies; ``continued``, those whose history extended
+    a transcript seen answered; ``firsts``, calls without earlier replies; and
+    ``first_continued``, calls that continued such a first call (chain depth 0).
 
     It is the prior for a prefix or conversation with little evidence of its own. Where
     prompts rarely repeat (retrieved text inside the system message), a prefix seen once
@@ -204,17 +208,17 @@ class NamespaceStats:
     repeats: int = 0
     histories: int = 0
     continued: int = 0
+    firsts: int = 0
+    first_continued: int = 0
 
     @classmethod
     def from_entry(cls, entry: Entry | None) -> NamespaceStats:
         if entry is None or entry.state == "evicted":
             return cls()
-        calls, repeats, histories, continued = (*entry.counters, 0, 0, 0, 0)[:4]
-        return cls(calls, repeats, histories, continued)
+        return cls(*(*entry.counters, 0, 0, 0, 0, 0, 0)[:6])
 
     def to_entry(self, ttl: int, now: float) -> Entry:
-        counters = (self.calls, self.repeats, self.histories, self.continued)
-        return Entry("", last_used=now, ttl=ttl, counters=counters)
+        return Entry("", last_used=now, ttl=ttl, counters=astuple(self))
 
     @property
     def repeat_rate(self) -> float:
@@ -226,6 +230,15 @@ class NamespaceStats:
         """Share of calls with history that continued a seen transcript (Laplace)."""
         return (self.continued + 1) / (self.histories + 2)
 
+    def first_continue_rate(self, prior: float = 0.0) -> float:
+        """Share of first calls that some later call continued; ``prior`` before any
+        first call was seen (default 0: it takes evidence).
+
+        >>> NamespaceStats(firsts=4, first_continued=1).first_continue_rate()
+        0.25
+        """
+        return min(self.first_continued / self.firsts, 1.0) if self.firsts else prior
+
     def record(self, stats: GroupStats, facts: CallFacts) -> NamespaceStats:
         """After a call whose group had ``stats`` before it; halves at 256 calls."""
         prefixed = facts.prefix_tokens > 0
@@ -234,9 +247,11 @@ class NamespaceStats:
             self.repeats + int(prefixed and stats.calls > 0),
             self.histories + int(facts.has_history),
             self.continued + int(facts.continues),
+            self.firsts + int(not facts.has_history),
+            self.first_continued + int(facts.continues and facts.depth == 0),
         )
-        if max(n.calls, n.histories) >= _DECAY_AT:
-            n = NamespaceStats(n.calls // 2, n.repeats // 2, n.histories // 2, n.continued // 2)
+        if max(n.calls, n.histories, n.firsts) >= _DECAY_AT:
+            n = NamespaceStats(*(c // 2 for c in n.to_entry(0, 0.0).counters))
         return n
 
 

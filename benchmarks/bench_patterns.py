@@ -24,9 +24,16 @@ Per pattern and mode, from the emulator's record:
   model (captured with the frameworks' own callbacks), compared as multisets so that
   concurrent calls (``batch``) need no ordering.
 
-``python -m benchmarks.bench_patterns [--smoke]`` prints the table; ``python -m
-benchmarks`` puts its rows in RESULTS.md. ``mode="auto"`` is measured when the installed
-``ark_context`` accepts it.
+The same patterns also play against a Responses-API model (:data:`RESPONSES_MODEL`,
+doubao-seed-1.6) in :data:`RESPONSES_MODES`, where cost vs plain **includes storage**
+(``(uncached + 0.2 * cached + prefix creation + storage) / prompt``; see :func:`measure`
+for how storage is billed), with the chains started (a caching turn without a parent,
+or a prefix cache) and continued (``previous_response_id`` set) per mode.
+
+``python -m benchmarks.bench_patterns [--smoke] [--responses] [PATTERN ...]`` prints the
+Context-API table (or, with ``--responses``, the Responses API one); ``python -m
+benchmarks`` puts both tables' rows in RESULTS.md. ``mode="auto"`` is measured when the
+installed ``ark_context`` accepts it.
 """
 
 from __future__ import annotations
@@ -50,6 +57,10 @@ from benchmarks._harness import out_dir, row
 
 SECTION = "Patterns: input cost of real framework usage vs plain calls"
 MODEL = "ep-bench-patterns"
+#: A Responses-API model (doubao-seed-1.6): every pattern is played against it too.
+RESPONSES_MODEL = "doubao-seed-1-6-251015"
+RESPONSES_SECTION = "Patterns on the Responses API: input cost incl. storage vs plain calls"
+RESPONSES_MODES = ("auto", "session", "common_prefix")
 KEY = "bench-patterns-key"
 CACHED_RATIO = 0.2
 #: The ttl the simulated ``auto`` prices storage with: the API's minimum, one hour (a
@@ -215,13 +226,26 @@ def _text_of(content: Any) -> str:
     return str(content)
 
 
-def responder(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> str:
+def responder(messages: Sequence[Mapping[str, Any]], params: Mapping[str, Any]) -> Any:
     """Scripted replies of 50-150 tokens, deterministic in the last message. ReAct prompts
-    get a tool call, then (after an observation) an answer; JSON-schema prompts get JSON."""
+    get a tool call, then (after an observation) an answer; JSON-schema prompts get JSON;
+    a call with function tools (``structured_predict`` on a Responses-API model) calls the
+    first one, with arguments for its schema's properties."""
     last = _text_of(messages[-1].get("content")) if messages else ""
     first = _text_of(messages[0].get("content")) if messages else ""
     seed = _h(last)
     n = 50 + seed % 100
+    functions = [t for t in params.get("tools") or () if t.get("type") == "function"]
+    answered = bool(messages) and messages[-1].get("type") == "function_call_output"
+    if functions and not answered:
+        from ark_context.emulator import FunctionCall
+
+        props = (functions[0].get("parameters") or {}).get("properties") or {}
+        args = {
+            k: 1 + seed % 5 if v.get("type") == "integer" else words(seed + i, 4 if i else n - 20)
+            for i, (k, v) in enumerate(props.items())
+        }
+        return FunctionCall(functions[0]["name"], args)
     if "Action Input" in first and "## Tools" in first:
         if last.startswith("Observation"):
             return (
@@ -354,13 +378,14 @@ class Env:
     mode: str
     smoke: bool
     cap: Captured
+    model: str = MODEL
 
     def lc(self, **kw: Any) -> Any:
         from ark_context.stores import InMemoryStore
         from langchain_ark_context import ChatArkContext
 
         return ChatArkContext(
-            model=MODEL,
+            model=self.model,
             api_key=KEY,
             base_url=self.base_url,
             mode=self.mode,
@@ -374,7 +399,7 @@ class Env:
         from llama_index_ark_context import ArkContextLLM
 
         return ArkContextLLM(
-            model=MODEL,
+            model=self.model,
             api_key=KEY,
             base_url=self.base_url,
             mode=self.mode,
@@ -397,10 +422,17 @@ class Call:
 @dataclass
 class Run:
     calls: list[Call]
-    created: list[int]  # prompt tokens of each context creation
+    created: list[int]  # prompt tokens of each context (or prefix cache) creation
     exact: bool
     mismatches: int
     extra: dict[str, float] = field(default_factory=dict)
+    #: Responses API: cache storage billed, in full-price input tokens (see ``measure``)
+    storage: float = 0.0
+    #: Responses API: chains started (a caching turn without a parent, or a prefix cache)
+    #: and turns that continued one (``previous_response_id`` set)
+    started: int = 0
+    continued: int = 0
+    cached_ratio: float = CACHED_RATIO
 
     @property
     def plain_units(self) -> int:
@@ -410,7 +442,7 @@ class Run:
     def routed_units(self) -> float:
         uncached = sum(c.prompt - c.cached for c in self.calls)
         cached = sum(c.cached for c in self.calls)
-        return uncached + CACHED_RATIO * cached + sum(self.created)
+        return uncached + self.cached_ratio * cached + sum(self.created) + self.storage
 
 
 def _key(msgs: Sequence[Mapping[str, Any]]) -> str:
@@ -430,8 +462,21 @@ def _collect_unclosed_sqlite() -> None:
         gc.collect()
 
 
-def measure(emu: Any, pattern: Callable[[Env], None], mode: str, smoke: bool) -> Run:
+def measure(
+    emu: Any, pattern: Callable[[Env], None], mode: str, smoke: bool, model: str = MODEL
+) -> Run:
+    """Play ``pattern`` in ``mode`` on a reset emulator and read its bill from the records.
+
+    Responses API (``model`` caches through it): each ``/responses`` turn is a call
+    (``input_tokens``, ``cached_tokens``); a prefix-cache turn (``caching.prefix``) counts
+    as a creation at the full price. Storage is the emulator's bill over every caching
+    response of the run, deleted and expired ones included: its ``cache_tokens`` times
+    the started hours from its creation until its ``expire_at`` (or its deletion), priced
+    at the catalog's ``storage_per_hour / input`` full-price tokens per token-hour
+    (seed-1.6: 0.017 / 0.80)."""
     from llama_index.core.instrumentation import get_dispatcher
+
+    from ark_context.costs import prices_for
 
     emu.reset()
     warnings.filterwarnings("ignore", category=DeprecationWarning)
@@ -444,14 +489,38 @@ def measure(emu: Any, pattern: Callable[[Env], None], mode: str, smoke: bool) ->
     root = get_dispatcher()
     root.add_event_handler(handler)
     try:
-        pattern(Env(emu.base_url, mode, smoke, cap))
+        pattern(Env(emu.base_url, mode, smoke, cap, model))
     finally:
         root.event_handlers = [h for h in root.event_handlers if h is not handler]
         _collect_unclosed_sqlite()
     calls: list[Call] = []
     created: list[int] = []
+    started = continued = 0
     for r in emu.records():
-        if r["path"].endswith("/context/create"):
+        if r["path"].endswith("/responses"):
+            if r.get("status") != 200 or not r.get("usage"):
+                continue
+            u = r["usage"]
+            if r.get("previous_response_id"):
+                continued += 1
+            elif r.get("mode") is not None:
+                started += 1
+            if r.get("mode") == "prefix":
+                created.append(u["input_tokens"])
+                continue
+            calls.append(
+                Call(
+                    [
+                        {"role": m["role"], "content": _text_of(m.get("content"))}
+                        for m in r["messages"]
+                        if "role" in m
+                    ],
+                    r["reply"] or "",
+                    u["input_tokens"],
+                    u["input_tokens_details"]["cached_tokens"],
+                )
+            )
+        elif r["path"].endswith("/context/create"):
             if r.get("status") == 200:
                 created.append(r["usage"]["prompt_tokens"])
         elif r.get("reply") is not None:
@@ -470,7 +539,19 @@ def measure(emu: Any, pattern: Callable[[Env], None], mode: str, smoke: bool) ->
     served = Counter(_key(c.messages) for c in calls)
     passed = Counter(_key(t) for t in cap.transcripts)
     mismatches = sum(((served - passed) + (passed - served)).values())
-    return Run(calls, created, mismatches == 0, mismatches, cap.extra)
+    prices = prices_for(model)  # the Context API's runs hold no responses: no storage
+    token_hours = emu.storage()["token_hours"]
+    return Run(
+        calls,
+        created,
+        mismatches == 0,
+        mismatches,
+        cap.extra,
+        storage=token_hours * prices.storage_per_hour / prices.input,
+        started=started,
+        continued=continued,
+        cached_ratio=prices.cached_ratio,
+    )
 
 
 # -- the hindsight router -----------------------------------------------------------------------
@@ -840,7 +921,7 @@ def lc_usage_callbacks(env: Env) -> None:
             history.append(HumanMessage(query(t, "usage")))
             history.append(AIMessage(llm.invoke(history).content))
         llm.batch([[system, HumanMessage(query(i, "usage-batch"))] for i in range(env.n(5, 2))])
-    usage = cb.usage_metadata.get(MODEL, {})
+    usage = cb.usage_metadata.get(env.model, {})
     env.cap.extra["callback_input_tokens"] = float(usage.get("input_tokens", 0))
 
 
@@ -1026,16 +1107,26 @@ def _setup_llama_index() -> None:
 
 
 @dataclass
-class Result:
+class Played:
+    """One pattern played once per mode."""
+
     name: str
     calls: int
     runs: dict[str, Run]
-    oracle: Plan
-    simulated: Plan
 
     def ratio(self, mode: str) -> float:
         run = self.runs[mode]
         return run.routed_units / run.plain_units if run.plain_units else math.nan
+
+    @property
+    def exact(self) -> bool:
+        return all(run.exact for run in self.runs.values())
+
+
+@dataclass
+class Result(Played):
+    oracle: Plan
+    simulated: Plan
 
     @property
     def oracle_ratio(self) -> float:
@@ -1048,11 +1139,15 @@ class Result:
         return self.simulated.cost / plain if plain else math.nan
 
 
+def _wanted(smoke: bool, only: Iterable[str] | None) -> set[str] | None:
+    return set(only) if only else (set(SMOKE_PATTERNS) if smoke else None)
+
+
 def play_all(smoke: bool, only: Iterable[str] | None = None) -> tuple[list[str], list[Result]]:
     from ark_context.emulator import run_emulator
 
     _setup_llama_index()
-    wanted = set(only) if only else (set(SMOKE_PATTERNS) if smoke else None)
+    wanted = _wanted(smoke, only)
     ms = modes()
     results: list[Result] = []
     with run_emulator(responder=responder) as emu:
@@ -1069,6 +1164,81 @@ def play_all(smoke: bool, only: Iterable[str] | None = None) -> tuple[list[str],
     return ms, results
 
 
+def play_responses(smoke: bool, only: Iterable[str] | None = None) -> list[Played]:
+    """The same patterns against :data:`RESPONSES_MODEL`, once per :data:`RESPONSES_MODES`."""
+    from ark_context.emulator import run_emulator
+
+    _setup_llama_index()
+    wanted = _wanted(smoke, only)
+    played: list[Played] = []
+    with run_emulator(responder=responder) as emu:
+        for name, fn in PATTERNS:
+            if wanted is not None and name not in wanted:
+                continue
+            runs = {m: measure(emu, fn, m, smoke, RESPONSES_MODEL) for m in RESPONSES_MODES}
+            played.append(Played(name, len(runs["auto"].calls), runs))
+    return played
+
+
+def responses_table(played: Sequence[Played]) -> str:
+    ms = RESPONSES_MODES
+    lines = [
+        "| pattern | calls | cost vs plain incl. storage ("
+        + " / ".join(ms)
+        + ") | of which storage ("
+        + " / ".join(ms)
+        + ") | chains started, continued ("
+        + " / ".join(ms)
+        + ") | exact |",
+        "|---|---|---|---|---|---|",
+    ]
+    for p in played:
+        cost = " / ".join(f"{p.ratio(m):.3f}" for m in ms)
+        store = " / ".join(
+            f"{p.runs[m].storage / p.runs[m].plain_units:.3f}" if p.runs[m].plain_units else "-"
+            for m in ms
+        )
+        chains = " / ".join(f"{p.runs[m].started}, {p.runs[m].continued}" for m in ms)
+        exact = "yes" if p.exact else "**NO**"
+        lines.append(
+            f"| {p.name.replace('|', '&#124;')} | {p.calls} | {cost} | {store} | {chains} | {exact} |"
+        )
+    return "\n".join(lines)
+
+
+def responses_rows(played: Sequence[Played]) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    for p in played:
+        for m in RESPONSES_MODES:
+            run_ = p.runs[m]
+            rows.append(
+                row(
+                    RESPONSES_SECTION,
+                    f"{p.name}: {m}",
+                    p.ratio(m),
+                    "x plain",
+                    target="<= 1.0" if m == "auto" else None,
+                    note=(
+                        f"chains started {run_.started}, continued {run_.continued}; "
+                        f"storage {run_.storage / run_.plain_units if run_.plain_units else 0:.3f}"
+                        " x plain"
+                        + (f"; {run_.mismatches} transcripts differ" if run_.mismatches else "")
+                    ),
+                )
+            )
+        rows.append(
+            row(
+                RESPONSES_SECTION,
+                f"{p.name}: transcripts that differ from what the framework passed",
+                sum(run_.mismatches for run_ in p.runs.values()),
+                "calls",
+                target="== 0",
+                note="all modes; emulator record vs the frameworks' own callbacks",
+            )
+        )
+    return rows
+
+
 def table(ms: Sequence[str], results: Sequence[Result]) -> str:
     head = (
         "| pattern | calls | contexts made ("
@@ -1081,7 +1251,7 @@ def table(ms: Sequence[str], results: Sequence[Result]) -> str:
     for r in results:
         made = " / ".join(str(len(r.runs[m].created)) for m in ms)
         cost = " / ".join(f"{r.ratio(m):.2f}" for m in ms)
-        exact = "yes" if all(run.exact for run in r.runs.values()) else "**NO**"
+        exact = "yes" if r.exact else "**NO**"
         lines.append(
             f"| {r.name.replace('|', '&#124;')} | {r.calls} | {made} | {r.oracle.contexts} | {cost} | "
             f"{r.oracle_ratio:.2f} | {r.simulated_ratio:.2f} ({r.simulated.contexts}) | {exact} |"
@@ -1091,8 +1261,12 @@ def table(ms: Sequence[str], results: Sequence[Result]) -> str:
 
 def run(smoke: bool) -> list[dict[str, Any]]:
     ms, results = play_all(smoke)
+    played = play_responses(smoke)
     text = table(ms, results)
     (out_dir() / ("patterns-smoke.md" if smoke else "patterns.md")).write_text(text + "\n")
+    rtext = responses_table(played)
+    name = "patterns-responses-smoke.md" if smoke else "patterns-responses.md"
+    (out_dir() / name).write_text(rtext + "\n")
     rows: list[dict[str, Any]] = []
     for r in results:
         rows.append(
@@ -1169,13 +1343,16 @@ def run(smoke: bool) -> list[dict[str, Any]]:
                     note="get_usage_metadata_callback total vs the emulator's bill",
                 )
             )
-    return rows
+    return rows + responses_rows(played)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     smoke = "--smoke" in args
     only = [a for a in args if not a.startswith("--")] or None
+    if "--responses" in args:
+        print(responses_table(play_responses(smoke, only)))
+        return 0
     ms, results = play_all(smoke, only)
     print(table(ms, results))
     return 0

@@ -44,7 +44,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from ..adaptive import CallFacts, Decision, Evidence, GroupStats, decide
+from ..adaptive import CallFacts, Decision, Evidence, GroupStats, NamespaceStats, decide
 from ..costs import CostModel
 from .policies import CallView, CreateSession, Digests, Plain, Plan, ReuseSession, UsePrefix
 
@@ -53,7 +53,7 @@ if TYPE_CHECKING:
     from .._route_types import MissReason, RouteInfo
     from ..stores._base import Put
 
-__all__ = ["AUTO_TTL", "AutoPolicy", "estimate_tokens"]
+__all__ = ["AUTO_TTL", "AutoPolicy", "chain_start_pays", "estimate_tokens"]
 
 #: The ttl ``auto`` gives its contexts unless ``ttl`` is set: the API's minimum, so a
 #: context stops costing storage an hour after its last use (every use restarts it).
@@ -122,6 +122,17 @@ class AutoPolicy:
             return UsePrefix(d.reason)
         return Plain(_PLAIN.get(d.reason, "new"), d.reason)
 
+    def starts_chain(self, view: CallView, first_prior: float = 0.0) -> bool:
+        """Whether a call :meth:`decide` sends plain should rather start a Responses API
+        chain (its first turn is billed as a plain call, plus storage until ``expire_at``):
+        only on evidence that a later call will continue it, ``first_prior`` standing in
+        for a first call's before any was seen
+        (:func:`chain_start_pays`)."""
+        facts, ev = _facts(view, sizes=False)
+        return chain_start_pays(
+            facts, ev.group, self.cost_model, ev.namespace, first_prior=first_prior
+        )
+
     def evidence(
         self, view: CallView, route: RouteInfo, ok: bool, reply: Mapping[str, Any]
     ) -> Sequence[Put]:
@@ -163,6 +174,50 @@ class AutoPolicy:
         # Each call decided on is recorded after its reply; until then, count it here.
         calls = max(stats.calls, base + n)
         return stats if calls == stats.calls else replace(stats, calls=calls)
+
+
+def chain_start_pays(
+    facts: CallFacts,
+    stats: GroupStats,
+    model: CostModel,
+    namespace: NamespaceStats | None = None,
+    *,
+    first_prior: float = 0.0,
+) -> bool:
+    """Where starting a session costs what a plain call costs plus storage (a Responses
+    API chain: its first turn is billed as a plain call, and its cache is stored from
+    creation until ``expire_at``, at least one started hour), whether a call that
+    :func:`~ark_context.adaptive.decide` sends plain should start one anyway.
+
+    It pays when the chance ``p`` that a later call continues this transcript times what
+    that call then saves, ``(1 - cached_ratio)`` per token, beats the storage of one ttl
+    (the sizes cancel out). ``p`` comes from evidence:
+
+    - the history continues a transcript seen answered: the group's chance to go on
+      again (``GroupStats.p_continue_again``, the namespace's rate as prior);
+    - a first call (no earlier replies): the share of this namespace's first calls that
+      were continued; before any was seen, ``first_prior`` (0: one-shot calls and a
+      template's or a retriever's prompts never pay storage for a chain that is not
+      continued; the router passes 1 for a call offering tools, an agent's step, whose
+      tool call the framework likely answers in a next call);
+    - earlier replies that extend nothing seen (a trimmed or rewritten history): no.
+
+    >>> from ark_context.costs import CostModel
+    >>> first = CallFacts(prefix_tokens=300, history_tokens=300)
+    >>> chain_start_pays(first, GroupStats(), CostModel(ttl=3600), NamespaceStats())
+    False
+    >>> chats = NamespaceStats(firsts=3, first_continued=2)
+    >>> chain_start_pays(first, GroupStats(), CostModel(ttl=3600), chats)
+    True
+    """
+    ns = namespace if namespace is not None else NamespaceStats()
+    if facts.continues:
+        p = stats.p_continue_again(ns.continue_rate)
+    elif not facts.has_history:
+        p = ns.first_continue_rate(first_prior)
+    else:
+        return False
+    return p * model.saving_per_reuse_units(1) > model.storage_units(1)
 
 
 def _keys(d: Digests) -> list[bytes]:

@@ -62,12 +62,22 @@ class _PrefixGuard:
     A prefix cache needs ≥ 1025 tokens, so a shorter shared prefix goes plain
     (``no_prefix``) instead of failing. A first turn with nothing to seed starts a chain
     (a chain's first turn costs what a plain call costs, where a Context API context
-    would need a seed first). A chain marker (the conversation's first turn, digested
+    would need a seed first), unless the policy's ``starts_chain(view, first_prior)``
+    (``auto``'s) says no: a chain stores its cache from creation until ``expire_at``, so
+    ``auto`` starts one only on evidence that it will be continued; ``agent`` (the call
+    offers tools) counts as such evidence for a first call before any was seen. A chain
+    marker (the conversation's first turn, digested
     without the settings, mapped to the settings' fingerprint) tells a miss caused by
     changed settings (``new_chain``) from a new conversation."""
 
     def __init__(
-        self, inner: RoutingPolicy, min_tokens: int, base_ns: bytes = b"", settings: str = ""
+        self,
+        inner: RoutingPolicy,
+        min_tokens: int,
+        base_ns: bytes = b"",
+        settings: str = "",
+        *,
+        agent: bool = False,
     ) -> None:
         self.inner = inner
         self.name = inner.name
@@ -77,6 +87,10 @@ class _PrefixGuard:
         self.min_tokens = min_tokens
         self.base_ns = base_ns
         self.settings = settings
+        self.starts_chain: Callable[[CallView, float], bool] | None = getattr(
+            inner, "starts_chain", None
+        )
+        self.first_prior = 1.0 if agent else 0.0
 
     def marker_key(self, digests: Digests) -> bytes | None:
         """Key of the chain marker: the first turn (what precedes the first reply),
@@ -120,9 +134,10 @@ class _PrefixGuard:
             isinstance(plan, Plain)
             and self.wants_session
             and plan.reason in self.free_start_reasons
+            and (self.starts_chain is None or self.starts_chain(view, self.first_prior))
         ):
-            # A chain's first turn costs what a plain call costs (plus storage until its
-            # expire_at), so a call with nothing against continuing starts a chain.
+            # A chain's first turn costs what a plain call costs, plus storage until its
+            # expire_at: a call likely to be continued starts a chain.
             plan = CreateSession("new", plan.decision)
         if isinstance(plan, CreateSession) and plan.reason == "new" and self.changed(view):
             return CreateSession("new_chain", plan.decision)
@@ -221,7 +236,7 @@ class ResponsesRouter(ContextRouter):
             fresh_context_retries=0,  # a chain turn is never resent blindly
             sleeps=(sleep, async_sleep),
         )
-        self._cfgs: dict[str, RouteConfig] = {}
+        self._cfgs: dict[tuple[str, bool], RouteConfig] = {}
 
     @staticmethod
     def _settings_extra(settings: Any) -> dict[str, Any]:
@@ -230,18 +245,23 @@ class ResponsesRouter(ContextRouter):
     # -- the per-API hooks of ContextRouter ----------------------------------------------
 
     def _cfg_for(self, call: CallSpec) -> RouteConfig:
-        """One config per set of chain settings: its own namespace and prefix guard."""
+        """One config per set of chain settings: its own namespace and prefix guard (and
+        per agent-or-not: a call offering tools is an agent's step; the namespace is the
+        same either way)."""
         rc: ResponsesCall = call.extra
         settings = chain_settings(rc)
         fp = json.dumps(settings, sort_keys=True, separators=(",", ":")) if settings else ""
-        cfg = self._cfgs.get(fp)
+        agent = _agent_call(rc.fields)
+        cfg = self._cfgs.get((fp, agent))
         if cfg is None:
             ns = hashlib.blake2b(self._base_ns + fp.encode(), digest_size=16).digest()
-            guard = _PrefixGuard(self._inner, self._min_tokens, self._base_ns, _describe(settings))
+            guard = _PrefixGuard(
+                self._inner, self._min_tokens, self._base_ns, _describe(settings), agent=agent
+            )
             cfg = replace(self._cfg, namespace=ns, policy=guard)
             if len(self._cfgs) >= 64:
                 self._cfgs.clear()
-            self._cfgs[fp] = cfg
+            self._cfgs[(fp, agent)] = cfg
         return cfg
 
     def _check(self, messages: Sequence[WireMessage], call: CallSpec) -> list[WireMessage]:
@@ -352,6 +372,20 @@ class ResponsesRouter(ContextRouter):
         """Delete a stored response (e.g. a retired branch) so it stops costing storage.
         Never delete an ancestor of a chain you still use."""
         return self.backend.delete(response_id)
+
+
+def _agent_call(fields: Mapping[str, Any]) -> bool:
+    """An agent's step: it offers tools (``tool_choice`` other than ``none``), so its reply
+    is likely a tool call the framework answers in a next call. Structured output through
+    one forced tool looks the same from the request: its first call in a namespace starts
+    a chain too (one hour of storage for one response), and the evidence then keeps the
+    next ones plain.
+
+    >>> tool = {"type": "function", "name": "lookup", "parameters": {}}
+    >>> _agent_call({"tools": [tool]}), _agent_call({"tools": [tool], "tool_choice": "none"})
+    (True, False)
+    """
+    return bool(fields.get("tools")) and fields.get("tool_choice") != "none"
 
 
 def _describe(settings: Mapping[str, Any]) -> str:

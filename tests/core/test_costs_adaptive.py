@@ -236,7 +236,10 @@ def test_namespace_stats_count_prefixed_calls_and_fit_a_store() -> None:
         GroupStats(calls=1), CallFacts(prefix_tokens=10, has_history=True, continues=True)
     )
     ns = ns.record(GroupStats(calls=5), CallFacts(has_history=True))  # no prefix: no repeat
-    assert ns == NamespaceStats(calls=2, repeats=1, histories=2, continued=1)
+    # one first call, and one call that continued a first call (depth 0)
+    assert ns == NamespaceStats(
+        calls=2, repeats=1, histories=2, continued=1, firsts=1, first_continued=1
+    )
     assert NamespaceStats.from_entry(ns.to_entry(3600, 1.0)) == ns
     assert NamespaceStats.from_entry(None) == NamespaceStats()
     big = NamespaceStats(calls=255, repeats=200, histories=10, continued=5)

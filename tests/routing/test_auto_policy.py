@@ -154,3 +154,77 @@ def test_auto_takes_a_truncation_strategy_for_its_session_contexts():
         ArkContextParams(
             model="ep-1", mode="common_prefix", truncation_strategy={"type": "rolling_tokens"}
         )
+
+
+# -- Responses API: when a plain call starts a chain instead -----------------------------------
+
+SEED_16 = "doubao-seed-1-6-251015"
+
+
+def test_a_chain_start_needs_evidence_that_it_will_be_continued():
+    from ark_context.adaptive import CallFacts, GroupStats, NamespaceStats
+    from ark_context.costs import CostModel
+    from ark_context.routing.auto import chain_start_pays
+
+    hour = CostModel(prices_for(SEED_16), ttl=3600)
+    first = CallFacts(prefix_tokens=300, history_tokens=300)
+    # nothing seen yet: a chain would be a bet on storage; one-shot calls seen: no
+    assert not chain_start_pays(first, GroupStats(), hour, NamespaceStats())
+    assert not chain_start_pays(first, GroupStats(), hour, NamespaceStats(firsts=6))
+    # first calls that went on: storage for an hour (0.017 / 0.80 per token) is worth it
+    chats = NamespaceStats(firsts=2, first_continued=2)
+    assert chain_start_pays(first, GroupStats(), hour, chats)
+    # held for a day, the same cache costs 24 hours: it takes a surer continuation
+    day = CostModel(prices_for(SEED_16), ttl=86400)
+    assert not chain_start_pays(
+        first, GroupStats(), day, NamespaceStats(firsts=4, first_continued=1)
+    )
+    assert chain_start_pays(first, GroupStats(), day, NamespaceStats(firsts=4, first_continued=4))
+    # earlier turns that extend nothing seen (a trimmed window): never
+    slid = CallFacts(prefix_tokens=300, history_tokens=900, has_history=True)
+    assert not chain_start_pays(slid, GroupStats(calls=5), hour, chats)
+    # a transcript seen answered goes on: a chain pays
+    goes_on = CallFacts(prefix_tokens=300, history_tokens=900, has_history=True, continues=True)
+    assert chain_start_pays(goes_on, GroupStats(calls=1, continued=1, deep=1), hour, chats)
+
+
+def test_namespace_evidence_counts_first_calls_and_their_continuations():
+    rig = Rig(mode="auto", policy=AutoPolicy())
+    h = [SYSTEM, W("user", "hi")]
+    reply, _ = rig.chat(h)
+    rig.chat([*h, W("assistant", reply), W("user", "more")])
+    from ark_context.adaptive import Evidence
+
+    d = digests_for(rig.cfg, h)
+    keys = Evidence.keys(d.namespace, d.prefix_key or d.namespace, [])
+    ns = Evidence.parse(rig.store.get_many(keys)).namespace
+    assert (ns.firsts, ns.first_continued, ns.histories) == (1, 1, 1)
+
+
+def test_auto_on_the_responses_api_starts_chains_only_where_first_calls_go_on():
+    """The prefix guard turns auto's plain first calls into chains (a first turn is billed
+    as a plain call) only once first calls in the namespace were seen continued: a chain
+    that is never continued pays storage until its expire_at for nothing."""
+    from ark_context.costs import CostModel
+    from ark_context.routing.responses_router import _PrefixGuard
+
+    rig = Rig(mode="auto", policy=AutoPolicy(CostModel(prices_for(SEED_16), ttl=3600)))
+    guard = _PrefixGuard(rig.cfg.policy, 1025)
+    # one-shot calls, each behind its own prompt (retrieved text in the system message)
+    for i in range(3):
+        h = [W("system", f"Answer from note {i}: " + "fact " * 80), W("user", "q")]
+        assert guard.decide(view(rig, h)) == Plain("one_off", "one_off")
+        rig.chat(h)
+    # a conversation: its first turn stays plain, its second starts the chain
+    h = [W("system", "You are the travel planner. " * 20), W("user", "hi")]
+    assert guard.decide(view(rig, h)) == Plain("one_off", "one_off")
+    reply, _ = rig.chat(h)
+    h += [W("assistant", reply), W("user", "and then?")]
+    assert isinstance(guard.decide(view(rig, h)), CreateSession)
+    rig.chat(h)
+    # now first calls are seen to go on (1 of 4): a new conversation starts at once
+    other = [W("system", "You are the garden helper. " * 20), W("user", "hello")]
+    assert guard.decide(view(rig, other)) == CreateSession("new", "one_off")
+    # a history without a system prompt whose earlier turns extend nothing seen
+    rewritten = [W("user", "old"), W("assistant", "never said"), W("user", "next")]
+    assert guard.decide(view(rig, rewritten)) == Plain("no_prefix", "no_prefix")

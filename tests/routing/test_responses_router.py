@@ -375,16 +375,23 @@ async def test_chat_chunk_view_of_a_responses_stream(emu: Any) -> None:
 
 def test_auto_chains_a_conversation_and_keeps_a_sliding_window_plain(emu: Any) -> None:
     """mode="auto" on the Responses API: a chain's first turn costs what a plain call
-    costs, so a new conversation starts a chain and its next turn reads the cache; a
-    history whose earlier turns extend nothing seen (a sliding window) stays plain."""
+    costs plus storage until its expire_at, so a chain starts where a continuation was
+    seen: at the second turn of the first conversation, at the first turn of the next
+    ones, and the turns after read the cache; a history whose earlier turns extend
+    nothing seen (a sliding window) stays plain."""
     r = router(emu, mode="auto")
     history: list[dict[str, Any]] = [SYSTEM, {"role": "user", "content": "hi"}]
     first = r.chat(history)
-    assert first.route.outcome == "created" and first.route.response_id is not None
+    assert (first.route.outcome, first.route.decision) == ("bypassed", "one_off")
     history += [first.result.wire_message(), {"role": "user", "content": "and then?"}]
     second = r.chat(history)
-    assert second.route.outcome == "reused"
-    assert second.usage.cached_tokens > 0
+    assert second.route.outcome == "created"
+    history += [second.result.wire_message(), {"role": "user", "content": "more?"}]
+    third = r.chat(history)
+    assert third.route.outcome == "reused"
+    assert third.usage.cached_tokens > 0
+    other = [{"role": "system", "content": "You plan gardens."}, {"role": "user", "content": "x"}]
+    assert r.chat(other).route.outcome == "created"  # first calls are seen to go on
     window = [
         SYSTEM,
         {"role": "user", "content": "an old question"},
@@ -394,6 +401,51 @@ def test_auto_chains_a_conversation_and_keeps_a_sliding_window_plain(emu: Any) -
     slid = router(emu, mode="auto").chat(window)  # a router that saw nothing of it
     assert slid.route.outcome == "bypassed"
     assert slid.route.decision == "window_slides"
+
+
+def test_auto_one_shot_calls_start_no_chain_and_pay_no_storage(emu: Any) -> None:
+    """One-shot calls (retrieved text in the system message, a condense prompt): no chain
+    is ever continued, so none is started; every call is plain and the emulator bills no
+    storage (each started chain would hold its cache until expire_at)."""
+    r = router(emu, mode="auto")
+    for i in range(4):
+        notes = {"role": "system", "content": f"Answer from note {i}: " + "fact " * (40 + i)}
+        rc = r.chat([notes, {"role": "user", "content": f"question {i}"}])
+        assert rc.route.outcome == "bypassed", (i, rc.route)
+        rc = r.chat([{"role": "user", "content": f"Condense: question {i}"}])
+        assert rc.route.outcome == "bypassed", (i, rc.route)
+    assert emu.storage()["token_hours"] == 0
+
+
+def test_auto_structured_output_through_a_tool_bets_once(emu: Any) -> None:
+    """Structured output through one forced tool looks like an agent's first step: the
+    first such call starts a chain; once no first call was seen continued, the others go
+    plain, so storage is one response's, for one hour."""
+    r = router(emu, mode="auto")
+    forced = {"tools": TOOLS, "tool_choice": "required"}
+    outcomes = []
+    for i in range(4):
+        rc = r.chat([SYSTEM, {"role": "user", "content": f"extract {i}"}], forced)
+        outcomes.append(rc.route.outcome)
+    assert outcomes == ["created", "bypassed", "bypassed", "bypassed"]
+    (first,) = [x for x in emu.responses() if x["wrote_cache"]]
+    assert emu.storage()["token_hours"] == first["cache_tokens"]  # one started hour
+
+
+def test_auto_starts_an_agents_chain_at_its_first_step(emu: Any) -> None:
+    """An agent's first step (tools offered, none forced) is likely answered by a tool
+    result in a next call: auto starts the chain at once, with no evidence yet."""
+    emu.responder = lambda msgs, params: (
+        "done" if msgs[-1].get("type") == "function_call_output" else FunctionCall("lookup", {})
+    )
+    r = router(emu, mode="auto")
+    history: list[dict[str, Any]] = [SYSTEM, {"role": "user", "content": "look it up"}]
+    first = r.chat(history, {"tools": TOOLS})
+    assert first.route.outcome == "created"
+    call = first.result.wire_message()
+    tool_id = call["tool_calls"][0]["id"]
+    history += [call, {"role": "tool", "tool_call_id": tool_id, "content": "found"}]
+    assert r.chat(history, {"tools": TOOLS}).route.outcome == "reused"
 
 
 def test_auto_keeps_a_repeating_short_prompt_with_a_sliding_window_plain(emu: Any) -> None:
