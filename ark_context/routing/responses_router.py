@@ -376,16 +376,21 @@ class ResponsesRouter(ContextRouter):
 
 def _agent_call(fields: Mapping[str, Any]) -> bool:
     """An agent's step: it offers tools (``tool_choice`` other than ``none``), so its reply
-    is likely a tool call the framework answers in a next call. Structured output through
-    one forced tool looks the same from the request: its first call in a namespace starts
-    a chain too (one hour of storage for one response), and the evidence then keeps the
-    next ones plain.
+    is likely a tool call the framework answers in a next call. One tool the call must use
+    (``required`` or named) is structured output instead (``with_structured_output``,
+    ``structured_predict``): its tool call is the answer, nothing follows it.
 
     >>> tool = {"type": "function", "name": "lookup", "parameters": {}}
     >>> _agent_call({"tools": [tool]}), _agent_call({"tools": [tool], "tool_choice": "none"})
     (True, False)
+    >>> _agent_call({"tools": [tool], "tool_choice": "required"})
+    False
     """
-    return bool(fields.get("tools")) and fields.get("tool_choice") != "none"
+    tools, choice = fields.get("tools"), fields.get("tool_choice")
+    if not tools or choice == "none":
+        return False
+    forced = choice == "required" or isinstance(choice, Mapping)
+    return not (forced and len(tools) == 1)
 
 
 def _describe(settings: Mapping[str, Any]) -> str:

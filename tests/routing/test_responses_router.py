@@ -417,15 +417,24 @@ def test_auto_one_shot_calls_start_no_chain_and_pay_no_storage(emu: Any) -> None
     assert emu.storage()["token_hours"] == 0
 
 
-def test_auto_structured_output_through_a_tool_bets_once(emu: Any) -> None:
-    """Structured output through one forced tool looks like an agent's first step: the
-    first such call starts a chain; once no first call was seen continued, the others go
-    plain, so storage is one response's, for one hour."""
+def test_auto_structured_output_through_one_forced_tool_starts_no_chain(emu: Any) -> None:
+    """Structured output through one forced tool (``with_structured_output``,
+    ``structured_predict``): its tool call is the answer and nothing continues it, so auto
+    starts no chain and pays no storage. Several tools with a forced choice look like an
+    agent's step: the first such call starts a chain, and once no first call was seen
+    continued the others go plain (one response's storage, for one hour)."""
     r = router(emu, mode="auto")
-    forced = {"tools": TOOLS, "tool_choice": "required"}
+    for choice in ("required", "lookup"):
+        for i in range(3):
+            messages = [SYSTEM, {"role": "user", "content": f"extract {choice} {i}"}]
+            rc = r.chat(messages, {"tools": TOOLS, "tool_choice": choice})
+            assert rc.route.outcome == "bypassed", (choice, i, rc.route)
+    assert emu.storage()["token_hours"] == 0
+    two = [*TOOLS, {**TOOLS[0], "function": {**TOOLS[0]["function"], "name": "define"}}]
     outcomes = []
     for i in range(4):
-        rc = r.chat([SYSTEM, {"role": "user", "content": f"extract {i}"}], forced)
+        messages = [SYSTEM, {"role": "user", "content": f"pick {i}"}]
+        rc = r.chat(messages, {"tools": two, "tool_choice": "required"})
         outcomes.append(rc.route.outcome)
     assert outcomes == ["created", "bypassed", "bypassed", "bypassed"]
     (first,) = [x for x in emu.responses() if x["wrote_cache"]]
