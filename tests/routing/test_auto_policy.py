@@ -228,3 +228,23 @@ def test_auto_on_the_responses_api_starts_chains_only_where_first_calls_go_on():
     # a history without a system prompt whose earlier turns extend nothing seen
     rewritten = [W("user", "old"), W("assistant", "never said"), W("user", "next")]
     assert guard.decide(view(rig, rewritten)) == Plain("no_prefix", "no_prefix")
+
+
+def test_the_prefix_guard_asks_the_policy_protocol_whether_a_plain_call_starts_a_chain():
+    """``starts_chain`` is part of :class:`RoutingPolicy`: the guard calls it for every
+    policy (no duck typing), session starts a chain wherever its first turn is free,
+    common_prefix never does, and a custom policy's answer is taken as given."""
+    from ark_context.routing.policies import CommonPrefixPolicy, SessionPolicy
+    from ark_context.routing.responses_router import _PrefixGuard
+
+    rig = Rig(mode="session", policy=SessionPolicy())
+    first = [W("user", "hi")]  # no system prompt, no reply: session's ``no_prefix``
+    assert SessionPolicy().starts_chain(view(rig, first), 0.0)
+    assert not CommonPrefixPolicy().starts_chain(view(rig, first), 1.0)
+    assert _PrefixGuard(SessionPolicy(), 1025).decide(view(rig, first)) == CreateSession("new")
+
+    class NeverChains(SessionPolicy):
+        def starts_chain(self, view: CallView, first_prior: float) -> bool:
+            return False
+
+    assert _PrefixGuard(NeverChains(), 1025).decide(view(rig, first)) == Plain("no_prefix")
