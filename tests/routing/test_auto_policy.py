@@ -248,3 +248,24 @@ def test_the_prefix_guard_asks_the_policy_protocol_whether_a_plain_call_starts_a
             return False
 
     assert _PrefixGuard(NeverChains(), 1025).decide(view(rig, first)) == Plain("no_prefix")
+
+
+def test_a_chain_start_is_billed_at_least_one_started_hour_of_storage():
+    """Responses storage is billed per started hour: a 10-minute ttl still costs an hour,
+    so a 1% chance of a continuation (worth 0.008 of a token) does not pay for it (0.021)."""
+    from ark_context.adaptive import CallFacts, GroupStats, NamespaceStats
+    from ark_context.costs import CostModel
+    from ark_context.routing.auto import chain_start_pays
+
+    first = CallFacts(prefix_tokens=300, history_tokens=300)
+    rare = NamespaceStats(firsts=100, first_continued=1)
+    for ttl in (600, 3600):
+        assert not chain_start_pays(
+            first, GroupStats(), CostModel(prices_for(SEED_16), ttl=ttl), rare
+        )
+    assert chain_start_pays(
+        first,
+        GroupStats(),
+        CostModel(prices_for(SEED_16), ttl=600),
+        NamespaceStats(2, 0, 0, 0, 10, 1),
+    )
