@@ -293,11 +293,19 @@ class ArkContextLLM(ArkContextParams, FunctionCallingLLM):
     def _ark_context_window(self) -> ArkContextLLM:
         """An unset ``context_window`` comes from the model table: LlamaIndex packs prompts
         up to ``context_window - num_output``, which is then the model's longest prompt."""
-        limits = self.ark_limits() if self.model else None
-        if "context_window" not in self.model_fields_set and limits is not None:
-            window = limits.max_input + (self.max_tokens or DEFAULT_NUM_OUTPUT)
-            object.__setattr__(self, "context_window", min(window, limits.context_window))
+        object.__setattr__(self, "context_window", self._ark_window())
         return self
+
+    def _ark_window(self) -> int:
+        """``context_window`` as set, else from the model table for the current ``model``
+        and ``max_tokens`` (so a later change or ``model_copy`` moves it too)."""
+        if "context_window" in self.model_fields_set:
+            return self.context_window
+        limits = self.ark_limits() if self.model else None
+        if limits is None:
+            return DEFAULT_CONTEXT_WINDOW
+        window = limits.max_input + (self.max_tokens or DEFAULT_NUM_OUTPUT)
+        return min(window, limits.context_window)
 
     @property
     def metadata(self) -> LLMMetadata:
@@ -308,7 +316,7 @@ class ArkContextLLM(ArkContextParams, FunctionCallingLLM):
         function tools in their cached chains, and a Context-API model's call with tools
         goes to plain ``/chat/completions``, which takes them."""
         return LLMMetadata.model_construct(
-            context_window=self.context_window,
+            context_window=self._ark_window(),
             num_output=self.max_tokens or DEFAULT_NUM_OUTPUT,
             is_chat_model=True,
             is_function_calling_model=True,

@@ -37,6 +37,7 @@ share one context instead of all going plain.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import OrderedDict
@@ -217,7 +218,8 @@ def chain_start_pays(
         p = ns.first_continue_rate(first_prior)
     else:
         return False
-    return p * model.saving_per_reuse_units(1) > model.storage_units(1)
+    started_hours = max(math.ceil(model.ttl / 3600), 1)  # storage is billed per started hour
+    return p * model.saving_per_reuse_units(1) > model.storage_units(1, started_hours)
 
 
 def _keys(d: Digests) -> list[bytes]:

@@ -178,6 +178,13 @@ class RoutingPolicy(Protocol):
 
     def decide(self, view: CallView) -> Plan: ...
 
+    def starts_chain(self, view: CallView, first_prior: float) -> bool:
+        """Whether a plain plan whose reason is in :attr:`free_start_reasons` starts a
+        session after all (asked only where a session's first turn is free but its storage
+        is not, a Responses API chain). ``first_prior``: the chance that a first call is
+        continued before any was seen (the router passes 1 for a call offering tools)."""
+        ...
+
     def evidence(
         self, view: CallView, route: RouteInfo, ok: bool, reply: Mapping[str, Any]
     ) -> Sequence[Put]:
@@ -207,6 +214,9 @@ class SessionPolicy:
             return ReuseSession()
         return CreateSession(view.miss or "new")
 
+    def starts_chain(self, view: CallView, first_prior: float) -> bool:
+        return True  # a session is what was asked for; its first turn is free
+
     def evidence(
         self, view: CallView, route: RouteInfo, ok: bool, reply: Mapping[str, Any]
     ) -> Sequence[Put]:
@@ -228,6 +238,9 @@ class CommonPrefixPolicy:
         if view.digests.prefix_key is None:
             return Plain("no_prefix")  # no leading system prompt (or nothing after it)
         return UsePrefix()
+
+    def starts_chain(self, view: CallView, first_prior: float) -> bool:
+        return False  # never starts a session
 
     def evidence(
         self, view: CallView, route: RouteInfo, ok: bool, reply: Mapping[str, Any]

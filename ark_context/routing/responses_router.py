@@ -63,7 +63,7 @@ class _PrefixGuard:
     (``no_prefix``) instead of failing. A first turn with nothing to seed starts a chain
     (a chain's first turn costs what a plain call costs, where a Context API context
     would need a seed first), unless the policy's ``starts_chain(view, first_prior)``
-    (``auto``'s) says no: a chain stores its cache from creation until ``expire_at``, so
+    says no (``auto``'s weighs the evidence): a chain stores its cache from creation until ``expire_at``, so
     ``auto`` starts one only on evidence that it will be continued; ``agent`` (the call
     offers tools) counts as such evidence for a first call before any was seen. A chain
     marker (the conversation's first turn, digested
@@ -87,9 +87,6 @@ class _PrefixGuard:
         self.min_tokens = min_tokens
         self.base_ns = base_ns
         self.settings = settings
-        self.starts_chain: Callable[[CallView, float], bool] | None = getattr(
-            inner, "starts_chain", None
-        )
         self.first_prior = 1.0 if agent else 0.0
 
     def marker_key(self, digests: Digests) -> bytes | None:
@@ -134,7 +131,7 @@ class _PrefixGuard:
             isinstance(plan, Plain)
             and self.wants_session
             and plan.reason in self.free_start_reasons
-            and (self.starts_chain is None or self.starts_chain(view, self.first_prior))
+            and self.inner.starts_chain(view, self.first_prior)
         ):
             # A chain's first turn costs what a plain call costs, plus storage until its
             # expire_at: a call likely to be continued starts a chain.
@@ -142,6 +139,9 @@ class _PrefixGuard:
         if isinstance(plan, CreateSession) and plan.reason == "new" and self.changed(view):
             return CreateSession("new_chain", plan.decision)
         return plan
+
+    def starts_chain(self, view: CallView, first_prior: float) -> bool:
+        return self.inner.starts_chain(view, first_prior)
 
     def evidence(
         self, view: CallView, route: RouteInfo, ok: bool, reply: Mapping[str, Any]

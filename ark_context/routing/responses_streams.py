@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._exceptions import ArkResponseIncompleteError
 from .._reply_stream import ResponsesStreamAccumulator
+from .._responses_models import Response
 from .._route_types import usage_from
 from .router import Reply
 
@@ -70,10 +71,9 @@ class _StreamBase:
         """The result delta of a reply the wire stream raised on as ``incomplete`` (a
         reply cut short, which ``chat`` returns too), or ``exc`` again without one."""
         partial = exc.partial
-        dump = getattr(partial, "model_dump", None)
-        if dump is None:
+        if not isinstance(partial, Response):
             raise exc
-        event = {"type": "response.incomplete", "response": dump(exclude_none=True)}
+        event = {"type": "response.incomplete", "response": partial.model_dump(exclude_none=True)}
         delta = self._fed(self._acc.feed(event))
         if delta is None or delta.result is None:
             raise exc

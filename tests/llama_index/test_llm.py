@@ -316,6 +316,27 @@ def test_context_window_comes_from_the_model_table_unless_set() -> None:
     assert make_llm(model="doubao-seed-1-6-251015", context_window=9000).context_window == 9000
 
 
+def test_a_context_window_from_the_table_follows_later_changes() -> None:
+    """``max_tokens`` or ``model`` set after construction (or by ``model_copy``) moves the
+    window with them, so packing never exceeds the model's longest prompt; a window the
+    caller set stays as set."""
+    llm = make_llm(model="doubao-seed-1-6-251015")
+    llm.max_tokens = 1000
+    md = llm.metadata
+    assert md.context_window - md.num_output == 224 * 1024
+    other = make_llm(model="doubao-seed-1-6-251015").model_copy(
+        update={"model": "deepseek-v3-2-251201"}
+    )
+    md = other.metadata
+    assert md.context_window - md.num_output == 96 * 1024
+    endpoint = make_llm(model="deepseek-v3-2-251201").model_copy(update={"model": "ep-1"})
+    assert endpoint.metadata.context_window == 32768
+    fixed = make_llm(model="doubao-seed-1-6-251015")
+    fixed.context_window = 9000
+    fixed.model = "deepseek-v3-2-251201"
+    assert fixed.metadata.context_window == 9000
+
+
 def test_metadata_never_raises_without_model_or_key() -> None:
     md = ArkContextLLM().metadata
     assert md.model_name == "unknown"

@@ -228,3 +228,44 @@ def test_auto_on_the_responses_api_starts_chains_only_where_first_calls_go_on():
     # a history without a system prompt whose earlier turns extend nothing seen
     rewritten = [W("user", "old"), W("assistant", "never said"), W("user", "next")]
     assert guard.decide(view(rig, rewritten)) == Plain("no_prefix", "no_prefix")
+
+
+def test_the_prefix_guard_asks_the_policy_protocol_whether_a_plain_call_starts_a_chain():
+    """``starts_chain`` is part of :class:`RoutingPolicy`: the guard calls it for every
+    policy (no duck typing), session starts a chain wherever its first turn is free,
+    common_prefix never does, and a custom policy's answer is taken as given."""
+    from ark_context.routing.policies import CommonPrefixPolicy, SessionPolicy
+    from ark_context.routing.responses_router import _PrefixGuard
+
+    rig = Rig(mode="session", policy=SessionPolicy())
+    first = [W("user", "hi")]  # no system prompt, no reply: session's ``no_prefix``
+    assert SessionPolicy().starts_chain(view(rig, first), 0.0)
+    assert not CommonPrefixPolicy().starts_chain(view(rig, first), 1.0)
+    assert _PrefixGuard(SessionPolicy(), 1025).decide(view(rig, first)) == CreateSession("new")
+
+    class NeverChains(SessionPolicy):
+        def starts_chain(self, view: CallView, first_prior: float) -> bool:
+            return False
+
+    assert _PrefixGuard(NeverChains(), 1025).decide(view(rig, first)) == Plain("no_prefix")
+
+
+def test_a_chain_start_is_billed_at_least_one_started_hour_of_storage():
+    """Responses storage is billed per started hour: a 10-minute ttl still costs an hour,
+    so a 1% chance of a continuation (worth 0.008 of a token) does not pay for it (0.021)."""
+    from ark_context.adaptive import CallFacts, GroupStats, NamespaceStats
+    from ark_context.costs import CostModel
+    from ark_context.routing.auto import chain_start_pays
+
+    first = CallFacts(prefix_tokens=300, history_tokens=300)
+    rare = NamespaceStats(firsts=100, first_continued=1)
+    for ttl in (600, 3600):
+        assert not chain_start_pays(
+            first, GroupStats(), CostModel(prices_for(SEED_16), ttl=ttl), rare
+        )
+    assert chain_start_pays(
+        first,
+        GroupStats(),
+        CostModel(prices_for(SEED_16), ttl=600),
+        NamespaceStats(2, 0, 0, 0, 10, 1),
+    )

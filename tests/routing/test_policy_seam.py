@@ -44,6 +44,9 @@ class CountingPolicy:
             return Plain("new")
         return UsePrefix()
 
+    def starts_chain(self, view: CallView, first_prior: float) -> bool:
+        return False
+
     def evidence(self, view, route, ok, reply):
         key = view.digests.prefix_key
         if not ok or key is None:
