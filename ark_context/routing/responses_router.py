@@ -123,10 +123,10 @@ class _PrefixGuard:
         if isinstance(plan, UsePrefix):
             prefix = list(view.messages[: view.digests.prefix_len])
             if estimate_tokens(prefix) < self.min_tokens:
-                # The policy judged that the prompt repeats and this transcript will not go
-                # on (a sliding window, one-shot calls): a chain would never be continued
-                # and would pay storage until its expire_at, so the call goes plain.
-                return Plain("no_prefix", plan.decision)
+                # Too short for a prefix cache: plain, unless the evidence says a chain
+                # started here will be continued (``starts_chain`` below; a sliding window
+                # or one-shot calls never are, and a chain would only pay storage).
+                plan = Plain("no_prefix", plan.decision)
         if (
             isinstance(plan, Plain)
             and self.wants_session
