@@ -49,6 +49,7 @@ __all__ = [
     "backoff_delay",
     "check_fresh_context_retries",
     "check_request_fields",
+    "drop_empty_tools",
     "is_retryable",
     "parse_retry_after",
 ]
@@ -180,3 +181,22 @@ def check_fresh_context_retries(value: Any) -> int:
             f"[0, {MAX_FRESH_CONTEXT_RETRIES}] (0 disables the retry)."
         )
     return value
+
+
+def drop_empty_tools(params: dict[str, Any]) -> None:
+    """Drop an empty ``tools`` list from call ``params`` (in place): it offers no tool (a
+    dynamic tool list that came out empty), so the call goes as one without tools, which
+    the Context API can cache, instead of going plain for its tools. A ``tool_choice``
+    that needs no tool (``auto``, ``none``) and ``parallel_tool_calls`` go with it; any
+    other choice stays, for the tool-field check to refuse.
+
+    >>> p = {"tools": [], "tool_choice": "auto", "temperature": 0.1}
+    >>> drop_empty_tools(p); p
+    {'temperature': 0.1}
+    """
+    if "tools" not in params or params["tools"]:
+        return
+    del params["tools"]
+    if params.get("tool_choice") in ("auto", "none"):
+        del params["tool_choice"]
+    params.pop("parallel_tool_calls", None)

@@ -11,7 +11,6 @@ LangChain's usage shape. Fields, defaults and environment variables live in
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, NoReturn, cast, overload
 
@@ -67,6 +66,8 @@ from ark_context import (
 from ark_context.catalog import lookup
 from ark_context.conversation import StreamDelta
 from ark_context.costs import billed_usage
+from ark_context.policy import drop_empty_tools
+from ark_context.tokens import cjk_extra_tokens, estimate_text_tokens
 
 if TYPE_CHECKING:
     from langchain_core.language_models.model_profile import ModelProfile
@@ -129,30 +130,6 @@ def _to_wire_messages(messages: Sequence[BaseMessage]) -> list[WireMessage]:
     elif not checked or not wire or wire[-1]["role"] == "assistant":
         validate_conversation(wire)  # plain messages need only the whole-conversation checks
     return wire
-
-
-def _drop_empty_tools(params: dict[str, Any]) -> None:
-    """An empty ``tools`` list (``bind_tools([])``: a dynamic tool list that came out
-    empty) offers no tool: the call goes as one without tools, which the Context API can
-    cache, instead of going plain for its tools. A ``tool_choice`` that needs no tool
-    (``auto``, ``none``) and ``parallel_tool_calls`` go with it; any other choice is left
-    for :func:`check_tool_fields` to refuse."""
-    del params["tools"]
-    if params.get("tool_choice") in ("auto", "none"):
-        del params["tool_choice"]
-    params.pop("parallel_tool_calls", None)
-
-
-# -- token estimates -----------------------------------------------------------------------
-
-# Kana, CJK ideographs, Hangul: about one token per character, not four characters a token.
-_CJK_CHARS = re.compile("[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff]")
-
-
-def _cjk_extra(text: str) -> float:
-    """Tokens to add to a four-characters-a-token estimate of ``text`` for its CJK
-    characters (each counted as a whole token)."""
-    return 0.75 * len(_CJK_CHARS.findall(text))
 
 
 # -- replies -> LangChain -----------------------------------------------------------------
@@ -418,7 +395,7 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
         A ``custom_get_token_ids`` tokenizer, when set, counts instead."""
         if self.custom_get_token_ids is not None:
             return len(self.custom_get_token_ids(text))
-        return math.ceil(len(text) / 4 + _cjk_extra(text))
+        return estimate_text_tokens(text)
 
     def get_num_tokens_from_messages(
         self, messages: list[BaseMessage], tools: Sequence[Any] | None = None
@@ -431,7 +408,7 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
         if self.custom_get_token_ids is not None:
             return super().get_num_tokens_from_messages(messages, tools)
         approx = count_tokens_approximately(messages, tools=list(tools) if tools else None)
-        return math.ceil(approx + sum(_cjk_extra(m.text) for m in messages))
+        return math.ceil(approx + sum(cjk_extra_tokens(m.text) for m in messages))
 
     def _get_ls_params(self, stop: list[str] | None = None, **kwargs: Any) -> LangSmithParams:
         params = LangSmithParams(
@@ -478,8 +455,7 @@ class ChatArkContext(ArkContextParams, BaseChatModel):
         if self.ark_caching_api(model or self.model) == "responses":
             wire = without_names(wire)
         params = self.ark_sampling_params(stop, **kwargs)
-        if "tools" in params and not params["tools"]:
-            _drop_empty_tools(params)
+        drop_empty_tools(params)
         if "tools" in params or "tool_choice" in params:
             check_tool_fields(params)
         return wire, params

@@ -41,6 +41,7 @@ from .._client import ArkContextClient, AsyncArkContextClient
 from .._exceptions import ArkContextBusyError, ArkContextGoneError, ArkInputError
 from .._replies import ResponsesResult, parse_response
 from .._responses_input import is_json_schema_format, to_input_items, to_request_fields
+from ..tokens import CJK, cjk_chars
 from .backend import CallSpec, Created, LazyClients
 from .drivers import KeyedLocks, LoopLocks
 
@@ -53,9 +54,7 @@ MAX_CACHE_SECONDS = 259200 - 60  # caching turns: at most 3 days, minus a margin
 PREFIX_MIN_TOKENS = 1025  # "大于1024" vs "大于等于1024": require more (unknown #16)
 _SEP = "@"
 
-_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
-_WORDS = re.compile(rf"[^\W{_CJK}]+|[^\w\s]")
-_CJK_CHARS = re.compile(rf"[{_CJK}]")
+_WORDS = re.compile(rf"[^\W{CJK}]+|[^\w\s]")
 
 
 def estimate_tokens(messages: list[WireMessage]) -> int:
@@ -69,7 +68,7 @@ def estimate_tokens(messages: list[WireMessage]) -> int:
     n = 0
     for m in messages:
         text = m.get("content") or ""
-        n += len(_WORDS.findall(text)) + len(_CJK_CHARS.findall(text)) // 2
+        n += len(_WORDS.findall(text)) + cjk_chars(text) // 2
     return n
 
 
